@@ -1,0 +1,20 @@
+# The README's two commands are `make run` and `make test`; both set up what is missing.
+.PHONY: run test setup bench demo deb mo clean
+
+setup:
+	@packaging/bootstrap.sh
+
+run: setup
+	.venv/bin/trayd run
+
+test: setup
+	.venv/bin/python -m pytest tests
+
+bench: setup
+	.venv/bin/python -m benchmarks
+
+mo:
+	python3 packaging/compile_catalogues.py
+
+clean:
+	rm -rf build dist *.egg-info trayd/locale

@@ -1,0 +1,76 @@
+"""One-shot PC/SC queries: which readers exist and what is in them.
+
+Why separate from the monitor: `trayd status` and `trayd doctor` need a snapshot without
+starting a thread; the monitor shares the same error classification (`is_service_error`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from smartcard import scard
+
+from trayd.core.recognition import identify
+from trayd.errors import PcscUnavailable
+
+# Errors that mean "pcscd is gone or the context is stale": reconnect, don't crash.
+SERVICE_ERRORS = frozenset(
+    getattr(scard, name)
+    for name in ("SCARD_E_NO_SERVICE", "SCARD_F_COMM_ERROR", "SCARD_E_SERVICE_STOPPED",
+                 "SCARD_E_INVALID_HANDLE", "SCARD_E_NO_READERS_AVAILABLE")
+    if hasattr(scard, name)
+)
+NO_READERS = getattr(scard, "SCARD_E_NO_READERS_AVAILABLE", 0x8010002E)
+
+
+def is_service_error(code: int) -> bool:
+    return (code & 0xFFFFFFFF) in {c & 0xFFFFFFFF for c in SERVICE_ERRORS} and (
+        code & 0xFFFFFFFF) != (NO_READERS & 0xFFFFFFFF)
+
+
+def error_text(code: int) -> str:
+    try:
+        return f"{scard.SCardGetErrorMessage(code)} (0x{code & 0xFFFFFFFF:08X})"
+    except Exception:  # noqa: BLE001
+        return f"0x{code & 0xFFFFFFFF:08X}"
+
+
+@dataclass
+class ReaderState:
+    name: str
+    card_present: bool
+    atr: str | None  # hex, upper case, no separators
+    model: str | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def snapshot() -> list[ReaderState]:
+    """Readers and cards right now. Raises PcscUnavailable if pcscd does not answer."""
+    rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if rc != scard.SCARD_S_SUCCESS:
+        raise PcscUnavailable(detail=error_text(rc))
+    try:
+        rc, readers = scard.SCardListReaders(ctx, [])
+        if rc == NO_READERS or (rc == scard.SCARD_S_SUCCESS and not readers):
+            return []
+        if rc != scard.SCARD_S_SUCCESS:
+            raise PcscUnavailable(detail=error_text(rc))
+        rc, states = scard.SCardGetStatusChange(
+            ctx, 0, [(r, scard.SCARD_STATE_UNAWARE) for r in readers]
+        )
+        if rc != scard.SCARD_S_SUCCESS:
+            raise PcscUnavailable(detail=error_text(rc))
+        result = []
+        for name, state, atr in states:
+            present = bool(state & scard.SCARD_STATE_PRESENT)
+            atr_bytes = bytes(atr) if present and atr else b""
+            result.append(ReaderState(
+                name=name,
+                card_present=present,
+                atr=atr_bytes.hex().upper() if atr_bytes else None,
+                model=identify(atr_bytes, name) if present else None,
+            ))
+        return result
+    finally:
+        scard.SCardReleaseContext(ctx)

@@ -1,0 +1,98 @@
+"""Typed events and the small bus they travel on.
+
+Why: the PC/SC monitor thread is the only producer of hardware facts; the notifier, the
+tray, the token service and the screen locker each subscribe to what they care about and
+can be switched off on their own (udiskie's pattern). Handlers run synchronously on the
+posting thread, in subscription order; a handler that raises is logged and the others
+still run, so one broken feature cannot silence the rest. Handlers must be quick: hand
+slow work (PKCS#11) to a worker.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class; `at` is time.monotonic() when the fact was observed."""
+
+    at: float = field(default_factory=time.monotonic, compare=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class ReaderAdded(Event):
+    reader: str
+
+
+@dataclass(frozen=True)
+class ReaderRemoved(Event):
+    reader: str
+
+
+@dataclass(frozen=True)
+class CardInserted(Event):
+    """A card is present in `reader`. `model` is e.g. "ePass2003", or None if unknown."""
+
+    reader: str
+    atr: bytes
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class CardRemoved(Event):
+    reader: str
+    atr: bytes = b""
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceDown(Event):
+    """pcscd stopped answering (or never did)."""
+
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceUp(Event):
+    pass
+
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Event], None]
+
+
+class EventBus:
+    """Publish/subscribe by event class (a subscription to a base class sees subclasses)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: list[tuple[type[Event], Handler]] = []
+
+    def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
+        """Register `handler` for events of `kind`; returns a function that unsubscribes."""
+        entry = (kind, handler)
+        with self._lock:
+            self._subs.append(entry)  # type: ignore[arg-type]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if entry in self._subs:
+                    self._subs.remove(entry)  # type: ignore[arg-type]
+
+        return unsubscribe
+
+    def post(self, event: Event) -> None:
+        with self._lock:
+            targets = [h for k, h in self._subs if isinstance(event, k)]
+        for handler in targets:
+            try:
+                handler(event)
+            except Exception:  # noqa: BLE001 - one bad subscriber must not stop the others
+                log.exception("event handler %r failed on %s", handler, type(event).__name__)

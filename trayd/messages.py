@@ -1,0 +1,85 @@
+"""Words for errors: the one place where a typed error becomes a sentence.
+
+Why here and not in the errors: the CLI, the tray and the dialogs all show the same
+failures, in the user's language, and the wording follows the ePass2003 manual.
+"""
+from __future__ import annotations
+
+from trayd import errors as E
+from trayd.i18n import _
+
+
+def describe(err: BaseException) -> str:
+    """A user-facing sentence for `err` in the active language."""
+    if isinstance(err, E.WrongPin):
+        msg = _("The PIN is incorrect. Please check your PIN and try again.")
+        if err.tries_left is not None:
+            msg += " " + _("Tries left: {n}").format(n=err.tries_left)
+        elif err.max_tries and err.failures_seen:
+            msg += " " + _(
+                "Wrong PINs in a row seen by trayd: {seen} of {max} (the token locks at {max})."
+            ).format(seen=err.failures_seen, max=err.max_tries)
+        return msg
+    if isinstance(err, E.PinLocked):
+        return _(
+            "The token is locked (too many wrong PINs). It can no longer be used; "
+            "please contact the certificate issuer."
+        )
+    if isinstance(err, E.PinPolicyError):
+        if err.reason == "too_short":
+            return _("The PIN is too short (at least {n} characters).").format(n=err.minimum)
+        if err.reason == "too_long":
+            return _("The PIN is too long (at most {n} characters).").format(n=err.maximum)
+        if err.reason == "mismatch":
+            return _("The new PIN and its re-entry do not match.")
+        if err.reason == "same_as_current":
+            return _("The new PIN is the same as the current PIN.")
+        if err.reason == "empty":
+            return _("No PIN was entered.")
+        if err.reason == "weak":
+            return _("The new PIN is weak (strength: low).")
+        return _("The PIN was refused: {reason}").format(reason=err.reason)
+    if isinstance(err, E.NoSuchToken):
+        if err.serial:
+            return _("No token with serial {serial} is connected.").format(serial=err.serial)
+        if err.present > 1:
+            return _("{n} tokens are connected; choose one with --token SERIAL.").format(
+                n=err.present
+            )
+        return _("No token is connected. Please insert the USB token (ePass2003).")
+    if isinstance(err, E.NoSuchCertificate):
+        return _("No certificate with ID {id} on token {serial}.").format(
+            id=err.cert_id, serial=err.token_serial
+        )
+    if isinstance(err, E.TokenRemoved):
+        return _("The token was removed during the operation. Nothing was changed.")
+    if isinstance(err, E.PcscUnavailable):
+        return _(
+            "The smart card service (pcscd) is not running. Start it with "
+            "'sudo systemctl start pcscd.socket'."
+        )
+    if isinstance(err, E.Pkcs11ModuleError):
+        return _("The PKCS#11 module could not be loaded ({path}): {detail}").format(
+            path=err.path or "opensc-pkcs11.so", detail=err.detail
+        )
+    if isinstance(err, E.TokenError):
+        return _("The token reported an error: {code} {detail}").format(
+            code=err.code, detail=err.detail
+        ).strip()
+    if isinstance(err, E.Cancelled):
+        return _("Cancelled.")
+    if isinstance(err, E.ConfirmationRequired):
+        if err.reason == "last_try":
+            return _(
+                "The next wrong PIN will lock the token. Confirm with --yes to try anyway."
+            )
+        if err.reason == "weak_pin":
+            return _("The new PIN is weak (strength: low). Confirm with --yes to use it anyway.")
+        return _("Confirmation is required.")
+    if isinstance(err, E.FileExistsRefused):
+        return _("{path} already exists. Use --force to overwrite it.").format(path=err.path)
+    if isinstance(err, E.AlreadyRunning):
+        return _("trayd is already running in this session (pid {pid}).").format(pid=err.pid)
+    if isinstance(err, E.UsageError):
+        return err.detail
+    return _("Error: {detail}").format(detail=str(err) or type(err).__name__)
