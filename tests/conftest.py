@@ -21,6 +21,11 @@ from rig.trayd_cli import base_env  # noqa: E402
 
 ARTIFACTS = ROOT / "tests" / "_artifacts"
 
+# Each feature area keeps its fixtures in tests/rig/fixtures_<area>.py; all are loaded.
+pytest_plugins = sorted(
+    f"rig.{p.stem}" for p in (ROOT / "tests" / "rig").glob("fixtures_*.py")
+)
+
 
 @pytest.fixture(scope="session")
 def pcscd(tmp_path_factory: pytest.TempPathFactory):
