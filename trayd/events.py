@@ -96,3 +96,30 @@ class EventBus:
                 handler(event)
             except Exception:  # noqa: BLE001 - one bad subscriber must not stop the others
                 log.exception("event handler %r failed on %s", handler, type(event).__name__)
+
+
+@dataclass(frozen=True)
+class TokenIdentified(Event):
+    """The token service read the token in `reader` over PKCS#11 (label/serial now known)."""
+
+    reader: str
+    serial: str
+    label: str
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenStateChanged(Event):
+    """Login state or lock state of a token changed (tray icon, management window)."""
+
+    serial: str
+    logged_in: bool
+    locked: bool = False
+
+
+@dataclass(frozen=True)
+class CertificatesExpiring(Event):
+    """Certificates on a token expire within the configured notice period."""
+
+    serial: str
+    certificates: tuple[tuple[str, str, int], ...]  # (label, certificate_id or subject, days_left)
