@@ -127,3 +127,22 @@ class AlreadyRunning(TraydError):
 
     pid: int | None = None
     exit_code = 0
+
+
+@dataclass
+class NotCertificateAuthority(TraydError):
+    """A certificate was refused as a trust anchor: it is not a CA certificate."""
+
+    subject: str = ""
+    reason: str = ""  # "basic_constraints_not_ca" | "end_entity" | "unparseable"
+    exit_code = 1
+
+
+@dataclass
+class NssToolError(TraydError):
+    """certutil / modutil failed (or is not installed) on an NSS database."""
+
+    tool: str = ""
+    database: str = ""
+    detail: str = ""
+    exit_code = 1

@@ -80,6 +80,19 @@ def describe(err: BaseException) -> str:
         return _("{path} already exists. Use --force to overwrite it.").format(path=err.path)
     if isinstance(err, E.AlreadyRunning):
         return _("trayd is already running in this session (pid {pid}).").format(pid=err.pid)
+    if isinstance(err, E.NotCertificateAuthority):
+        why = {
+            "basic_constraints_not_ca": _("its Basic Constraints say it is not a CA"),
+            "end_entity": _("it is an end-entity certificate (not self-signed, not an issuer)"),
+            "unparseable": _("it is not a readable X.509 certificate"),
+        }.get(err.reason, err.reason)
+        return _("Refused: {subject} is not a CA certificate ({why}).").format(
+            subject=err.subject or "?", why=why)
+    if isinstance(err, E.NssToolError):
+        if err.detail == "missing":
+            return _("{tool} is not installed (package libnss3-tools).").format(tool=err.tool)
+        return _("{tool} failed on {db}: {detail}").format(
+            tool=err.tool, db=err.database or "-", detail=err.detail)
     if isinstance(err, E.UsageError):
         return err.detail
     return _("Error: {detail}").format(detail=str(err) or type(err).__name__)
