@@ -146,3 +146,11 @@ class NssToolError(TraydError):
     database: str = ""
     detail: str = ""
     exit_code = 1
+
+
+@dataclass
+class AgentUnavailable(TraydError):
+    """The running agent stopped answering on its socket in the middle of a request."""
+
+    detail: str = ""
+    exit_code = 1

@@ -93,6 +93,8 @@ def describe(err: BaseException) -> str:
             return _("{tool} is not installed (package libnss3-tools).").format(tool=err.tool)
         return _("{tool} failed on {db}: {detail}").format(
             tool=err.tool, db=err.database or "-", detail=err.detail)
+    if isinstance(err, E.AgentUnavailable):
+        return _("The trayd agent stopped answering. Please try again.")
     if isinstance(err, E.UsageError):
         return err.detail
     return _("Error: {detail}").format(detail=str(err) or type(err).__name__)
