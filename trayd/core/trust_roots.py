@@ -1,0 +1,259 @@
+"""Which certificates may become trust anchors, and where a token's root comes from.
+
+Why pure logic: the decision "is this a CA certificate?" guards the user's trust store,
+so it must be testable on its own and identical for the first-run prompt, the CLI and
+the tray. A certificate qualifies when
+- its Basic Constraints say CA (`cA=TRUE`), or
+- it is a self-signed root without Basic Constraints (old v1 roots), or
+- it is the issuer of the token's user certificate (its key verifies the signature)
+  and its Basic Constraints do not say the opposite.
+Anything else is refused with the reason (`NotCertificateAuthority`).
+
+Tokens that carry only the user certificate: the root comes from a root bundle — files an
+organisation drops in `/usr/share/trayd/roots/` (the package owns the directory) or the
+user in `$XDG_CONFIG_HOME/trayd/roots/` — matched to the certificate's issuer by Authority
+Key Identifier and name, and confirmed by the signature.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from trayd import paths
+from trayd.errors import NotCertificateAuthority
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ROOTS_DIR = Path("/usr/share/trayd/roots")
+BUNDLE_SUFFIXES = (".pem", ".crt", ".cer", ".der")
+
+
+def roots_dirs() -> list[Path]:
+    """Root bundle directories, the organisation's first, then the user's."""
+    return [SYSTEM_ROOTS_DIR, paths.config_dir() / "roots"]
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    """What the prompt, the CLI and the trust logic need to know about one certificate."""
+
+    der: bytes = field(repr=False)
+    subject: str
+    issuer: str
+    common_name: str
+    sha1: str  # upper-case hex, no separators
+    sha256: str
+    not_before: datetime
+    not_after: datetime
+    ca_flag: bool | None  # Basic Constraints cA, None when the extension is absent
+    self_signed: bool
+    ski: bytes | None
+    aki: bytes | None
+    serial_hex: str
+
+    @property
+    def expired(self) -> bool:
+        return self.not_after < datetime.now(timezone.utc)
+
+    def to_json(self) -> dict:
+        return {
+            "subject": self.subject, "issuer": self.issuer, "sha1": self.sha1,
+            "sha256": self.sha256, "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(), "ca": self.ca_flag,
+            "self_signed": self.self_signed, "serial_hex": self.serial_hex,
+        }
+
+
+def colon_hex(hex_upper: str) -> str:
+    """"ABCD…" → "AB:CD:…" (how fingerprints are shown to people)."""
+    return ":".join(hex_upper[i:i + 2] for i in range(0, len(hex_upper), 2))
+
+
+def _load(der_or_pem: bytes) -> x509.Certificate:
+    data = der_or_pem.strip()
+    if data.startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(der_or_pem)
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when `issuer`'s public key verifies `cert`'s signature."""
+    key = issuer.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            pad = cert.signature_algorithm_parameters
+            if not isinstance(pad, (padding.PKCS1v15, padding.PSS)):
+                pad = padding.PKCS1v15()
+            key.verify(cert.signature, cert.tbs_certificate_bytes, pad,
+                       cert.signature_hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes,
+                       ec.ECDSA(cert.signature_hash_algorithm))
+        else:
+            cert.verify_directly_issued_by(issuer)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not this issuer"
+        return False
+
+
+def facts(der_or_pem: bytes) -> CertFacts:
+    """Parse one certificate (DER or PEM). Raises NotCertificateAuthority("unparseable")."""
+    try:
+        cert = _load(der_or_pem)
+    except (ValueError, TypeError) as exc:
+        raise NotCertificateAuthority(subject="", reason="unparseable") from exc
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    der = cert.public_bytes(Encoding.DER)
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        ca_flag: bool | None = bc.ca
+    except x509.ExtensionNotFound:
+        ca_flag = None
+    try:
+        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        ski = None
+    try:
+        aki = cert.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        aki = None
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    subject = cert.subject.rfc4514_string()
+    self_signed = cert.subject == cert.issuer and _signed_by(cert, cert)
+    return CertFacts(
+        der=der, subject=subject, issuer=cert.issuer.rfc4514_string(),
+        common_name=str(cns[0].value) if cns else subject,
+        sha1=hashlib.sha1(der).hexdigest().upper(),  # noqa: S324 - a thumbprint, as Windows shows
+        sha256=hashlib.sha256(der).hexdigest().upper(),
+        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        ca_flag=ca_flag, self_signed=self_signed, ski=ski, aki=aki,
+        serial_hex=f"{cert.serial_number:X}",
+    )
+
+
+def issued(child: CertFacts, parent: CertFacts) -> bool:
+    """`parent` issued `child`: names match, key identifiers agree when both are present,
+    and the parent's key verifies the child's signature."""
+    if child.der == parent.der:
+        return False
+    c, p = _load(child.der), _load(parent.der)
+    if c.issuer != p.subject:
+        return False
+    if child.aki is not None and parent.ski is not None and child.aki != parent.ski:
+        return False
+    return _signed_by(c, p)
+
+
+def ca_reason(cert: CertFacts, others: Sequence[CertFacts] = ()) -> str | None:
+    """None when `cert` may be a trust anchor, else the refusal reason. `others` are the
+    token's other certificates (to recognise the issuer of the user certificate)."""
+    if cert.ca_flag is True:
+        return None
+    if cert.ca_flag is False:
+        return "basic_constraints_not_ca"
+    if cert.self_signed:
+        return None
+    if any(issued(o, cert) for o in others):
+        return None
+    return "end_entity"
+
+
+def require_ca(cert: CertFacts, others: Sequence[CertFacts] = ()) -> None:
+    """Raise NotCertificateAuthority unless `cert` may be installed as a trust anchor."""
+    reason = ca_reason(cert, others)
+    if reason:
+        raise NotCertificateAuthority(subject=cert.subject, reason=reason)
+
+
+def read_bundle_file(path: Path) -> list[CertFacts]:
+    """Every certificate in one file (PEM with one or more certificates, or DER)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        log.warning("root bundle %s unreadable: %s", path, exc)
+        return []
+    out: list[CertFacts] = []
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        for block in data.split(b"-----END CERTIFICATE-----")[:-1]:
+            start = block.find(b"-----BEGIN CERTIFICATE-----")
+            if start < 0:
+                continue
+            try:
+                out.append(facts(block[start:] + b"-----END CERTIFICATE-----\n"))
+            except NotCertificateAuthority:
+                log.warning("root bundle %s: unreadable certificate skipped", path)
+    else:
+        try:
+            out.append(facts(data))
+        except NotCertificateAuthority:
+            log.warning("root bundle %s: not a certificate", path)
+    return out
+
+
+def load_bundle(dirs: Iterable[Path] | None = None) -> list[CertFacts]:
+    """Every certificate in the root bundle directories (unreadable files are skipped)."""
+    certs: list[CertFacts] = []
+    for d in (roots_dirs() if dirs is None else dirs):
+        if not d.is_dir():
+            continue
+        for path in sorted(d.iterdir()):
+            if path.is_file() and path.suffix.lower() in BUNDLE_SUFFIXES:
+                certs.extend(read_bundle_file(path))
+    return certs
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A CA certificate to offer: where it came from and why it qualifies."""
+
+    cert: CertFacts
+    source: str  # "token" | "bundle"
+    token_serial: str | None = None
+
+    def to_json(self) -> dict:
+        return {**self.cert.to_json(), "source": self.source, "token_serial": self.token_serial}
+
+
+def candidates(token_certs: Sequence[CertFacts], bundle: Sequence[CertFacts] = (),
+               token_serial: str | None = None) -> list[Candidate]:
+    """The CA certificates to offer for one token: its own CA certificates, then the
+    bundle certificates that issued any certificate of the chain (user certificate →
+    intermediate → root), followed up to a self-signed root. Deduplicated by SHA-256."""
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for cert in token_certs:
+        if cert.sha256 not in seen and ca_reason(cert, token_certs) is None:
+            seen.add(cert.sha256)
+            out.append(Candidate(cert, "token", token_serial))
+    frontier = list(token_certs)
+    for _depth in range(8):
+        found = []
+        for child in frontier:
+            if child.self_signed:
+                continue
+            for parent in bundle:
+                if parent.sha256 in seen or ca_reason(parent, [child]) is not None:
+                    continue
+                if issued(child, parent):
+                    seen.add(parent.sha256)
+                    found.append(parent)
+                    out.append(Candidate(parent, "bundle", token_serial))
+        if not found:
+            break
+        frontier = found
+    return out
+
+
+def nickname_for(cert: CertFacts) -> str:
+    """Stable, recognisable NSS nickname: the subject's CN + " (trayd)"."""
+    return f"{cert.common_name} (trayd)"

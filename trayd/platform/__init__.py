@@ -1,0 +1,1 @@
+"""Linux integrations behind small interfaces: notifier, trust store, NSS, autostart."""

@@ -1,0 +1,296 @@
+"""The user's NSS databases (Chromium, Firefox) and thin certutil / modutil wrappers.
+
+Why NSS tools and not a library: `certutil` / `modutil` (libnss3-tools) are what every
+Linux distribution ships and what NSS itself guarantees to keep compatible with
+`cert9.db` / `pkcs11.txt`, including locking against a running browser. Each wrapper
+raises `NssToolError` naming the tool, the database and NSS's own message, so the user
+sees which profile failed and why.
+
+Where browsers look (all in the user's HOME):
+- `~/.pki/nssdb` — Chromium / Chrome / Edge on Linux (and most GTK apps using NSS);
+- `~/.local/share/pki/nssdb` — newer Chromium (XDG location);
+- every Firefox profile with a `cert9.db`, in `~/.mozilla/firefox`,
+  `~/snap/firefox/common/.mozilla/firefox` (snap) and
+  `~/.var/app/org.mozilla.firefox/.mozilla/firefox` (flatpak).
+"""
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from trayd.errors import NssToolError
+
+log = logging.getLogger(__name__)
+
+# (kind, path relative to HOME) of the Firefox profile roots we know.
+FIREFOX_ROOTS: tuple[tuple[str, str], ...] = (
+    ("firefox", ".mozilla/firefox"),
+    ("firefox-snap", "snap/firefox/common/.mozilla/firefox"),
+    ("firefox-flatpak", ".var/app/org.mozilla.firefox/.mozilla/firefox"),
+)
+CHROMIUM_DBS: tuple[tuple[str, str], ...] = (
+    ("pki", ".pki/nssdb"),
+    ("pki-xdg", ".local/share/pki/nssdb"),
+)
+TOOL_TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class NssDatabase:
+    """One NSS SQL database (a directory holding cert9.db, key4.db, pkcs11.txt)."""
+
+    path: Path
+    kind: str  # "pki" | "pki-xdg" | "firefox" | "firefox-snap" | "firefox-flatpak"
+    profile: str | None = None  # Firefox profile name, when known
+
+    @property
+    def spec(self) -> str:
+        return f"sql:{self.path}"
+
+    @property
+    def display(self) -> str:
+        if self.profile:
+            return f"{self.kind}:{self.profile} ({self.path})"
+        return f"{self.kind} ({self.path})"
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "kind": self.kind, "profile": self.profile}
+
+
+@dataclass(frozen=True)
+class NssCert:
+    nickname: str
+    trust: str  # e.g. "C,,", "CT,C,C", "u,u,u"
+
+    @property
+    def ssl_ca_trusted(self) -> bool:
+        """Trusted as a CA for TLS servers (the first trust field has C or T)."""
+        ssl = self.trust.split(",")[0]
+        return "C" in ssl or "T" in ssl
+
+
+@dataclass(frozen=True)
+class NssModule:
+    name: str
+    library: str  # "" for the internal module
+
+
+# ---------------------------------------------------------------- discovery
+
+def _home(home: Path | None) -> Path:
+    return Path(home) if home else Path.home()
+
+
+def _is_sql_db(path: Path) -> bool:
+    return (path / "cert9.db").is_file()
+
+
+def firefox_profiles(root: Path) -> list[tuple[str, Path]]:
+    """(name, dir) of each profile under a Firefox root: from profiles.ini, then any other
+    directory holding a cert9.db (profiles created by hand or by older installers)."""
+    found: dict[Path, str] = {}
+    ini = root / "profiles.ini"
+    if ini.is_file():
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read(ini, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            log.warning("cannot read %s: %s", ini, exc)
+        for section in parser.sections():
+            if not section.startswith("Profile") or not parser.has_option(section, "Path"):
+                continue
+            raw = parser.get(section, "Path")
+            relative = parser.get(section, "IsRelative", fallback="1").strip() != "0"
+            path = (root / raw) if relative else Path(raw)
+            found.setdefault(path, parser.get(section, "Name", fallback=path.name))
+    if root.is_dir():
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and _is_sql_db(child):
+                found.setdefault(child, child.name)
+    return [(name, path) for path, name in found.items()]
+
+
+def find_databases(home: Path | None = None) -> list[NssDatabase]:
+    """Every existing user NSS SQL database, Chromium's first. Nothing is created."""
+    h = _home(home)
+    dbs: list[NssDatabase] = []
+    seen: set[Path] = set()
+
+    def add(db: NssDatabase) -> None:
+        key = db.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            dbs.append(db)
+
+    for kind, rel in CHROMIUM_DBS:
+        path = h / rel
+        if _is_sql_db(path):
+            add(NssDatabase(path, kind))
+    for kind, rel in FIREFOX_ROOTS:
+        for name, path in firefox_profiles(h / rel):
+            if _is_sql_db(path):
+                add(NssDatabase(path, kind, name))
+            elif (path / "cert8.db").is_file():
+                log.warning("Firefox profile %s has only a legacy cert8.db; skipped", path)
+    return dbs
+
+
+def ensure_databases(home: Path | None = None) -> tuple[list[NssDatabase], NssDatabase | None]:
+    """The user's databases, creating `~/.pki/nssdb` when neither Chromium location
+    exists (Chromium would create it on first start; the root and the module must be
+    there before). Returns (databases, the one created or None)."""
+    h = _home(home)
+    created = None
+    if not any(_is_sql_db(h / rel) for _kind, rel in CHROMIUM_DBS):
+        path = h / CHROMIUM_DBS[0][1]
+        create_database(path)
+        created = NssDatabase(path, CHROMIUM_DBS[0][0])
+    return find_databases(h), created
+
+
+# ---------------------------------------------------------------- running the tools
+
+def _run(tool: str, db: NssDatabase | Path | str, args: list[str],
+         input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    exe = shutil.which(tool)
+    where = str(db.path if isinstance(db, NssDatabase) else db)
+    if not exe:
+        raise NssToolError(tool=tool, database=where, detail="missing")
+    env = dict(os.environ)
+    env.setdefault("NSS_DEFAULT_DB_TYPE", "sql")
+    try:
+        proc = subprocess.run([exe, *args], input=input, capture_output=True,
+                              timeout=TOOL_TIMEOUT, env=env,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise NssToolError(tool=tool, database=where,
+                           detail=f"no answer within {TOOL_TIMEOUT} s") from None
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip()
+        detail = " ".join(detail.split())
+        raise NssToolError(tool=tool, database=where, detail=detail or f"exit {proc.returncode}")
+    return proc
+
+
+def certutil(db: NssDatabase, *args: str, input: bytes | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    return _run("certutil", db, ["-d", db.spec, *args], input=input, check=check)
+
+
+def modutil(db: NssDatabase, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    return _run("modutil", db, ["-dbdir", db.spec, *args, "-force"], check=check)
+
+
+def create_database(path: Path) -> NssDatabase:
+    """A new, empty-password NSS SQL database at `path` (what Chromium itself creates)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    db = NssDatabase(path, "pki")
+    if not _is_sql_db(path):
+        _run("certutil", db, ["-N", "-d", db.spec, "--empty-password"])
+    return db
+
+
+# ---------------------------------------------------------------- certificates
+
+_PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
+
+
+def list_certificates(db: NssDatabase) -> list[NssCert]:
+    """Certificates in the database's own token (never a hardware token: no card access)."""
+    out = certutil(db, "-L", "-h", "internal").stdout.decode("utf-8", "replace")
+    certs = []
+    lines = out.splitlines()
+    # Header: blank, "Certificate Nickname ... Trust Attributes", "SSL,S/MIME,JAR/XPI", blank.
+    for line in lines:
+        if not line.strip() or line.startswith("Certificate Nickname") \
+                or line.strip() == "SSL,S/MIME,JAR/XPI":
+            continue
+        m = re.match(r"^(.*\S)\s+(\S*,\S*,\S*)\s*$", line)
+        if m:
+            certs.append(NssCert(m.group(1), m.group(2)))
+    return certs
+
+
+def certificate_ders(db: NssDatabase, nickname: str) -> list[bytes]:
+    """DER of every certificate stored under `nickname` (several certs may share one)."""
+    import base64
+
+    out = certutil(db, "-L", "-n", nickname, "-a").stdout
+    return [base64.b64decode(b"".join(m.split())) for m in _PEM_RE.findall(out)]
+
+
+def find_by_sha256(db: NssDatabase, sha256_hex: str) -> NssCert | None:
+    """The certificate with this SHA-256 fingerprint, with its nickname and trust."""
+    import hashlib
+
+    want = normalise_fingerprint(sha256_hex)
+    for cert in list_certificates(db):
+        for der in certificate_ders(db, cert.nickname):
+            if hashlib.sha256(der).hexdigest().upper() == want:
+                return cert
+    return None
+
+
+def trust_of(db: NssDatabase, nickname: str) -> str | None:
+    for cert in list_certificates(db):
+        if cert.nickname == nickname:
+            return cert.trust
+    return None
+
+
+def add_certificate(db: NssDatabase, nickname: str, der: bytes, trust: str = "C,,") -> None:
+    certutil(db, "-A", "-n", nickname, "-t", trust, input=der)
+
+
+def set_trust(db: NssDatabase, nickname: str, trust: str) -> None:
+    certutil(db, "-M", "-n", nickname, "-t", trust)
+
+
+def delete_certificate(db: NssDatabase, nickname: str) -> None:
+    certutil(db, "-D", "-n", nickname)
+
+
+def normalise_fingerprint(fp: str) -> str:
+    """"ab:cd…" / "ABCD…" / "ab cd" → "ABCD…" (what the CLI accepts from people)."""
+    return re.sub(r"[^0-9A-Fa-f]", "", fp).upper()
+
+
+# ---------------------------------------------------------------- PKCS#11 modules
+
+def list_modules(db: NssDatabase) -> list[NssModule]:
+    """Modules registered in `pkcs11.txt`, read directly: `modutil -list` would load every
+    module and so touch the token (and its secure-messaging session) just to list names."""
+    path = db.path / "pkcs11.txt"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    modules = []
+    for block in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() in ("library", "name") and key.strip() not in fields:
+                fields[key.strip()] = value.strip()
+        if "name" in fields:
+            modules.append(NssModule(fields["name"], fields.get("library", "")))
+    return modules
+
+
+def add_module(db: NssDatabase, name: str, library: str) -> None:
+    modutil(db, "-add", name, "-libfile", library)
+
+
+def delete_module(db: NssDatabase, name: str) -> None:
+    modutil(db, "-delete", name)
+
+
+def modutil_list(db: NssDatabase) -> str:
+    """`modutil -list` output (loads the modules; tests compare it before/after)."""
+    return modutil(db, "-list").stdout.decode("utf-8", "replace")
