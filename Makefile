@@ -13,6 +13,10 @@ test: setup
 bench: setup
 	.venv/bin/python -m benchmarks
 
+# Debian package in dist/ (rebuilt only when its inputs changed; FORCE=1 rebuilds).
+deb:
+	packaging/build-deb.sh
+
 mo:
 	python3 packaging/compile_catalogues.py
 
