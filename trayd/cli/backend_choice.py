@@ -1,0 +1,81 @@
+"""Which backend a CLI command talks to: the running agent, else an in-process service.
+
+Why: the ePass2003's secure-messaging session belongs to the card, so while the agent
+runs, a second process binding the token would drop the agent's login. The CLI then
+sends its work to the agent's worker (`trayd.ipc.client.connect()`); with no agent it
+loads OpenSC itself (`LocalTokenService`) and closes everything at exit, so `trayd
+login` without an agent only verifies the PIN.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from trayd.config import Config
+from trayd.core.backend import TokenBackend
+from trayd.core.models import TokenInfo
+from trayd.errors import NoSuchToken
+
+log = logging.getLogger(__name__)
+
+# Set to 1 to bypass a running agent (diagnostics, benchmarks).
+NO_AGENT_ENV = "TRAYD_NO_AGENT"
+
+
+def _agent_backend() -> Any | None:
+    if os.environ.get(NO_AGENT_ENV) == "1":
+        return None
+    try:
+        from trayd.ipc.client import connect
+    except ImportError:
+        return None
+    try:
+        return connect()
+    except Exception:  # noqa: BLE001 - no agent (or a broken one): work locally
+        log.debug("agent not reachable", exc_info=True)
+        return None
+
+
+@contextmanager
+def open_backend(cfg: Config) -> Iterator[TokenBackend]:
+    """The agent's backend when an agent answers, else a LocalTokenService; closed at exit."""
+    backend = _agent_backend()
+    if backend is None:
+        from trayd.core.token_service import LocalTokenService
+
+        backend = LocalTokenService(cfg)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def is_local(backend: TokenBackend) -> bool:
+    from trayd.core.token_service import LocalTokenService
+
+    return isinstance(backend, LocalTokenService)
+
+
+def select_token(backend: TokenBackend, serial: str | None) -> TokenInfo:
+    """The token named by `--token`, or the only one present."""
+    tokens = backend.list_tokens()
+    if serial:
+        for t in tokens:
+            if t.serial == serial:
+                return t
+        raise NoSuchToken(serial=serial, present=len(tokens))
+    if len(tokens) == 1:
+        return tokens[0]
+    raise NoSuchToken(serial=None, present=len(tokens))
+
+
+def supports(method: Any, parameter: str) -> bool:
+    """Whether a backend method takes `parameter` (older agents may not)."""
+    try:
+        return parameter in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False

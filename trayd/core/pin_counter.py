@@ -1,0 +1,104 @@
+"""Consecutive wrong PINs per token, as trayd has seen them.
+
+Why: OpenSC 0.23 never reports the ePass2003's tries left (`epass2003-card.md`), yet the
+token locks for good after `max_pin_tries` (10 on EPPCERT tokens) wrong PINs in a row.
+We count the failures we cause ourselves, reset on success, and warn before the try that
+could lock. The count is a lower bound (another program may have failed too), so it
+only ever makes us more careful. Keyed by token serial; no PIN material is stored,
+only counts and a "seen locked" mark. The file lives in the user state directory and is
+shared by the agent and CLI processes (an flock serialises updates).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from trayd import paths
+
+FILE_NAME = "pin-failures.json"
+
+
+class PinFailureCounter:
+    def __init__(self, path: Path | None = None) -> None:
+        self._path = path
+
+    @property
+    def path(self) -> Path:
+        return self._path or paths.state_dir() / FILE_NAME
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write(self, data: dict[str, dict[str, Any]]) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=".pin-failures.", dir=str(self.path.parent))
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _update(self, serial: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        with self._locked():
+            data = self._read()
+            entry = data.get(serial) if isinstance(data.get(serial), dict) else {}
+            change(entry)
+            entry["updated"] = int(time.time())
+            data[serial] = entry
+            self._write(data)
+            return dict(entry)
+
+    def _entry(self, serial: str) -> dict[str, Any]:
+        entry = self._read().get(serial)
+        return entry if isinstance(entry, dict) else {}
+
+    def failures(self, serial: str) -> int:
+        value = self._entry(serial).get("failures", 0)
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    def seen_locked(self, serial: str) -> bool:
+        return bool(self._entry(serial).get("locked", False))
+
+    def record_failure(self, serial: str) -> int:
+        """One more wrong PIN; returns the new count."""
+        def bump(e: dict[str, Any]) -> None:
+            prev = e.get("failures", 0)
+            e["failures"] = (prev if isinstance(prev, int) and prev >= 0 else 0) + 1
+        return int(self._update(serial, bump)["failures"])
+
+    def record_success(self, serial: str) -> None:
+        if not self._entry(serial):
+            return
+        def reset(e: dict[str, Any]) -> None:
+            e["failures"] = 0
+            e["locked"] = False
+        self._update(serial, reset)
+
+    def record_locked(self, serial: str) -> None:
+        self._update(serial, lambda e: e.__setitem__("locked", True))
+
+    def needs_last_try_confirmation(self, serial: str, max_tries: int) -> bool:
+        """True when the next wrong PIN could be the one that locks the token."""
+        return max_tries > 0 and self.failures(serial) >= max_tries - 1

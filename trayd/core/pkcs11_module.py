@@ -1,0 +1,181 @@
+"""Finding OpenSC's PKCS#11 module, and the few raw calls python-pkcs11 does not offer.
+
+Why a search list: Debian puts `opensc-pkcs11.so` under the multiarch directory, Fedora
+under `/usr/lib64`, Arch under `/usr/lib`; the config key `pkcs11_module` overrides it.
+
+Why raw calls (ctypes, on the SAME loaded module instance python-pkcs11 uses):
+- python-pkcs11 0.10.1's `Token` drops `ulMinPinLen`/`ulMaxPinLen`; we must check a
+  PIN's length before it is sent (an invalid length must not cost a try).
+- `Token.open(user_pin=...)` opens a session and then calls `C_Login`; when the login
+  fails the session handle is lost (leaked, later RW/SO logins then fail). We open the
+  session without a PIN and call `C_Login` on its handle ourselves, so a failed login
+  leaves a session we still own and close.
+- `Session.close()` skips `C_CloseSession` when its `C_Logout` fails (token pulled);
+  `close_session()` always tries both.
+`dlopen()` of a path that is already loaded returns the same instance, so these calls
+see python-pkcs11's initialised module state.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from trayd.errors import Pkcs11ModuleError
+
+MODULE_NAME = "opensc-pkcs11.so"
+
+
+def candidates() -> list[str]:
+    """Where distributions install OpenSC's module, most specific first."""
+    machine = platform.machine() or "x86_64"
+    triplets = {
+        "x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu",
+        "armv7l": "arm-linux-gnueabihf", "i686": "i386-linux-gnu",
+        "ppc64le": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu",
+        "riscv64": "riscv64-linux-gnu",
+    }
+    triplet = triplets.get(machine, f"{machine}-linux-gnu")
+    return [
+        f"/usr/lib/{triplet}/opensc-pkcs11.so",  # Debian / Ubuntu
+        f"/usr/lib/{triplet}/pkcs11/opensc-pkcs11.so",
+        "/usr/lib64/opensc-pkcs11.so",  # Fedora / openSUSE
+        "/usr/lib64/pkcs11/opensc-pkcs11.so",
+        "/usr/lib/opensc-pkcs11.so",  # Arch
+        "/usr/lib/pkcs11/opensc-pkcs11.so",
+        "/usr/local/lib/opensc-pkcs11.so",
+        "/usr/local/lib/pkcs11/opensc-pkcs11.so",
+    ]
+
+
+def find_module(configured: str = "") -> str:
+    """The module path to load: the configured one (must exist) or the first found."""
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            raise Pkcs11ModuleError(path=str(path), detail="file not found (config pkcs11_module)")
+        return str(path)
+    for candidate in candidates():
+        if os.path.isfile(candidate):
+            return candidate
+    raise Pkcs11ModuleError(path=MODULE_NAME,
+                            detail="not found; install the opensc-pkcs11 package")
+
+
+# --- raw calls -------------------------------------------------------------------------
+
+CK_ULONG = ctypes.c_ulong
+
+CKU_USER = 1
+CKR_OK = 0
+
+# CKR names for the codes we meet on this path (others print as hex).
+CKR_NAMES = {
+    0x00: "CKR_OK", 0x05: "CKR_GENERAL_ERROR", 0x06: "CKR_FUNCTION_FAILED",
+    0x07: "CKR_ARGUMENTS_BAD", 0x30: "CKR_DEVICE_ERROR", 0x31: "CKR_DEVICE_MEMORY",
+    0x32: "CKR_DEVICE_REMOVED", 0x50: "CKR_FUNCTION_CANCELED", 0x54: "CKR_FUNCTION_NOT_SUPPORTED",
+    0xA0: "CKR_PIN_INCORRECT", 0xA1: "CKR_PIN_INVALID", 0xA2: "CKR_PIN_LEN_RANGE",
+    0xA3: "CKR_PIN_EXPIRED", 0xA4: "CKR_PIN_LOCKED", 0xB0: "CKR_SESSION_CLOSED",
+    0xB3: "CKR_SESSION_HANDLE_INVALID", 0xB5: "CKR_SESSION_READ_ONLY",
+    0xE0: "CKR_TOKEN_NOT_PRESENT", 0xE1: "CKR_TOKEN_NOT_RECOGNIZED",
+    0x100: "CKR_USER_ALREADY_LOGGED_IN", 0x101: "CKR_USER_NOT_LOGGED_IN",
+    0x102: "CKR_USER_PIN_NOT_INITIALIZED", 0x190: "CKR_CRYPTOKI_NOT_INITIALIZED",
+    0x3: "CKR_SLOT_ID_INVALID",
+}
+
+
+def ckr_name(rv: int) -> str:
+    return CKR_NAMES.get(rv, f"CKR_0x{rv:08X}")
+
+
+class CkVersion(ctypes.Structure):
+    _fields_ = [("major", ctypes.c_ubyte), ("minor", ctypes.c_ubyte)]
+
+
+class CkTokenInfo(ctypes.Structure):
+    """CK_TOKEN_INFO as laid out by a Unix PKCS#11 module (natural alignment)."""
+
+    _fields_ = [
+        ("label", ctypes.c_char * 32), ("manufacturerID", ctypes.c_char * 32),
+        ("model", ctypes.c_char * 16), ("serialNumber", ctypes.c_char * 16),
+        ("flags", CK_ULONG), ("ulMaxSessionCount", CK_ULONG), ("ulSessionCount", CK_ULONG),
+        ("ulMaxRwSessionCount", CK_ULONG), ("ulRwSessionCount", CK_ULONG),
+        ("ulMaxPinLen", CK_ULONG), ("ulMinPinLen", CK_ULONG),
+        ("ulTotalPublicMemory", CK_ULONG), ("ulFreePublicMemory", CK_ULONG),
+        ("ulTotalPrivateMemory", CK_ULONG), ("ulFreePrivateMemory", CK_ULONG),
+        ("hardwareVersion", CkVersion), ("firmwareVersion", CkVersion),
+        ("utcTime", ctypes.c_char * 16),
+    ]
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").rstrip(" \x00")
+
+
+@dataclass
+class RawTokenInfo:
+    label: str
+    manufacturer: str
+    model: str
+    serial: str
+    flags: int
+    pin_min: int | None
+    pin_max: int | None
+    hardware_version: str
+    firmware_version: str
+
+
+# CK_UNAVAILABLE_INFORMATION / CK_EFFECTIVELY_INFINITE make no sense as lengths.
+_UNAVAILABLE = ctypes.c_ulong(-1).value
+
+
+class RawModule:
+    """ctypes view of the already-loaded module (see the module docstring for why)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._dll = ctypes.CDLL(path)
+        except OSError as exc:
+            raise Pkcs11ModuleError(path=path, detail=str(exc)) from exc
+        d = self._dll
+        d.C_GetTokenInfo.argtypes = [CK_ULONG, ctypes.POINTER(CkTokenInfo)]
+        d.C_Login.argtypes = [CK_ULONG, CK_ULONG, ctypes.c_char_p, CK_ULONG]
+        d.C_Logout.argtypes = [CK_ULONG]
+        d.C_CloseSession.argtypes = [CK_ULONG]
+        for fn in (d.C_GetTokenInfo, d.C_Login, d.C_Logout, d.C_CloseSession):
+            fn.restype = CK_ULONG
+
+    def token_info(self, slot_id: int) -> tuple[int, RawTokenInfo | None]:
+        info = CkTokenInfo()
+        rv = self._dll.C_GetTokenInfo(slot_id, ctypes.byref(info))
+        if rv != CKR_OK:
+            return rv, None
+
+        def length(v: int) -> int | None:
+            return None if v == _UNAVAILABLE else int(v)
+
+        return rv, RawTokenInfo(
+            label=_text(info.label), manufacturer=_text(info.manufacturerID),
+            model=_text(info.model), serial=_text(info.serialNumber), flags=int(info.flags),
+            pin_min=length(info.ulMinPinLen), pin_max=length(info.ulMaxPinLen),
+            hardware_version=f"{info.hardwareVersion.major}.{info.hardwareVersion.minor}",
+            firmware_version=f"{info.firmwareVersion.major}.{info.firmwareVersion.minor}",
+        )
+
+    def login(self, session_handle: int, pin: bytearray) -> int:
+        """C_Login as the user. `pin` is a mutable buffer the caller wipes afterwards."""
+        n = len(pin)
+        buf = (ctypes.c_char * max(n, 1)).from_buffer(pin) if n else None
+        try:
+            return int(self._dll.C_Login(session_handle, CKU_USER,
+                                         ctypes.cast(buf, ctypes.c_char_p) if buf else None, n))
+        finally:
+            del buf
+
+    def logout(self, session_handle: int) -> int:
+        return int(self._dll.C_Logout(session_handle))
+
+    def close_session(self, session_handle: int) -> int:
+        return int(self._dll.C_CloseSession(session_handle))
