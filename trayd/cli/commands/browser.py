@@ -1,0 +1,85 @@
+"""`trayd browser status|register|unregister`: OpenSC's PKCS#11 module in the browsers' NSS
+databases, so Chromium and Firefox offer the token's certificate and ask for the PIN
+(manual §3.1④–⑦). `unregister` removes only what trayd added (also run on uninstall).
+"""
+from __future__ import annotations
+
+import argparse
+
+from trayd.cli.output import print_json
+from trayd.config import Config
+from trayd.i18n import _
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("browser", help=_("use the token in web browsers (NSS registration)"))
+    bsub = p.add_subparsers(dest="browser_command", metavar="ACTION")
+    for name, helptext, func in (
+        ("status", _("where OpenSC is registered for the browsers"), run_status),
+        ("register", _("register OpenSC in every browser database"), run_register),
+        ("unregister", _("remove what trayd registered"), run_unregister),
+    ):
+        s = bsub.add_parser(name, help=helptext)
+        s.add_argument("--json", action="store_true", help=_("machine-readable output"))
+        s.set_defaults(func=func)
+    p.set_defaults(func=lambda args, cfg: (p.print_help(), 2)[1])
+
+
+def _state_words(state: str) -> str:
+    return {
+        "registered_by_trayd": _("registered by trayd"),
+        "registered": _("already registered (not by trayd)"),
+        "p11-kit-proxy": _("provided by p11-kit-proxy (not added again)"),
+        "absent": _("not registered"),
+    }.get(state, state)
+
+
+def _print(statuses) -> None:
+    if not statuses:
+        print(_("No NSS database found (it is created on the first registration)."))
+    for st in statuses:
+        via = f"  [{st.module}: {st.library}]" if st.module else ""
+        print(f"{st.database.display}: {_state_words(st.state)}{via}")
+
+
+def run_status(args: argparse.Namespace, cfg: Config) -> int:
+    from trayd.platform import browser_module
+
+    statuses = browser_module.status()
+    if args.json:
+        try:
+            library = browser_module.module_path(cfg.pkcs11_module)
+        except Exception:  # noqa: BLE001 - status still reports the databases
+            library = None
+        print_json({"module": library, "databases": [s.to_json() for s in statuses]})
+        return 0
+    _print(statuses)
+    return 0
+
+
+def run_register(args: argparse.Namespace, cfg: Config) -> int:
+    from trayd.platform import browser_module
+
+    library = browser_module.module_path(cfg.pkcs11_module)
+    statuses = browser_module.register(library)
+    if args.json:
+        print_json({"module": library, "databases": [s.to_json() for s in statuses]})
+        return 0
+    _print(statuses)
+    print(_("Restart the browser so it loads the module."))
+    return 0
+
+
+def run_unregister(args: argparse.Namespace, cfg: Config) -> int:
+    from trayd.platform import browser_module
+
+    done = browser_module.unregister()
+    if args.json:
+        print_json({"removed": [{"path": str(db.path), "result": r} for db, r in done]})
+        return 0
+    if not done:
+        print(_("trayd has registered nothing."))
+    for db, result in done:
+        word = _("removed") if result == "removed" else _("already gone")
+        print(f"{db.path}: {word}")
+    return 0
