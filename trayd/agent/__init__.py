@@ -1,0 +1,1 @@
+"""The long-running user-session agent (`trayd run`): monitor, notifications, components."""

@@ -1,0 +1,300 @@
+"""The trayd agent: the PC/SC monitor, notifications and pluggable components.
+
+Why this shape: the agent is the composition root of the long-running process. It owns
+the event bus, the monitor thread and the notification worker; everything else (the
+token service, the IPC server, the root-certificate prompt, the tray) is a `Component`
+that `trayd run` discovers and adds, so each can be missing or broken without taking the
+others down (udiskie's pattern).
+
+Threads: the monitor (blocked in SCardGetStatusChange), the notification worker
+(blocked on a condition), the signal watcher (blocked in select on the signal wake-up
+pipe), plus whatever components start. The main thread either runs a component's main
+loop (`set_main_loop_owner`, the tray's GTK loop) or sleeps on an Event. Idle, nothing
+wakes up. SIGTERM/SIGINT/SIGHUP reach `request_stop()` through `signal.set_wakeup_fd`,
+so they work whoever owns the main thread.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import select
+import signal
+import threading
+import time
+from typing import Protocol, runtime_checkable
+
+from trayd.agent.notifications import NotificationPolicy, NotificationWorker, Notice
+from trayd.agent.single_instance import InstanceLock
+from trayd.config import Config
+from trayd.core.monitor import PcscMonitor, ReaderInfo
+from trayd.events import (
+    CardInserted,
+    CardRemoved,
+    EventBus,
+    ReaderAdded,
+    ReaderRemoved,
+    ServiceDown,
+    ServiceUp,
+    TokenIdentified,
+)
+
+log = logging.getLogger(__name__)
+
+STOP_BUDGET = 0.8  # seconds all components together get to stop (SIGTERM → exit < 1 s)
+
+
+@runtime_checkable
+class Component(Protocol):
+    name: str
+
+    def start(self, agent: "Agent") -> None: ...  # must not block
+
+    def stop(self) -> None: ...
+
+
+class MainLoopOwner(Protocol):
+    def run_main_loop(self) -> None: ...  # blocks on the main thread
+
+    def stop_main_loop(self) -> None: ...  # thread-safe
+
+
+class _SignalWatcher:
+    """SIGTERM/SIGINT/SIGHUP → `on_signal()` on a helper thread, without polling.
+
+    The C-level handler writes the signal number to our pipe (`set_wakeup_fd`); the
+    Python-level handler writes too (in case a toolkit replaced the wake-up fd), and a
+    thread blocked in select() calls back. No Python code has to run on the main thread,
+    which may be inside GTK's C main loop.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def __init__(self, on_signal) -> None:
+        self._on_signal = on_signal
+        self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
+        self._old = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
+        self._closing = False
+        self._thread = threading.Thread(target=self._watch, name="trayd-signals", daemon=True)
+        self._thread.start()
+
+    def _handler(self, signum, frame) -> None:
+        try:
+            os.write(self._w, bytes([signum]))
+        except OSError:
+            pass
+
+    def _watch(self) -> None:
+        while True:
+            select.select([self._r], [], [])
+            try:
+                data = os.read(self._r, 64)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+            if self._closing:
+                return
+            if data:
+                log.info("signal %s received: stopping", ", ".join(
+                    signal.Signals(b).name for b in set(data) if b in
+                    {int(s) for s in self.SIGNALS}) or "?")
+                self._on_signal()
+
+    def close(self) -> None:
+        self._closing = True
+        signal.set_wakeup_fd(self._old_fd)
+        for s, old in self._old.items():
+            signal.signal(s, old)
+        try:
+            os.write(self._w, b"\0")
+        except OSError:
+            pass
+        self._thread.join(0.5)
+        os.close(self._r)
+        os.close(self._w)
+
+
+class Agent:
+    """See the module docstring. Public attributes: `bus`, `config`, `readers`."""
+
+    def __init__(self, config: Config, *, tray: bool = True, notifier=None) -> None:
+        from trayd.icons import icon_file
+        from trayd.platform.notifier import create_notifier
+
+        self.config = config
+        self.tray = tray
+        self.bus = EventBus()
+        self.service_up: bool | None = None  # None until the monitor knows
+        self._readers: dict[str, ReaderInfo] = {}
+        self._readers_lock = threading.Lock()
+        self._components: list[Component] = []
+        self._started: list[Component] = []
+        self._owner: MainLoopOwner | None = None
+        self._stop = threading.Event()
+        self._lock = InstanceLock()
+        self._locked = False
+        self.monitor = PcscMonitor(self.bus.post)
+        self.worker = NotificationWorker(
+            notifier or create_notifier(),
+            icon_path=lambda state: str(icon_file(state)),
+            timeout_ms=lambda: (self.config.notification_timeout * 1000
+                                if self.config.notification_timeout > 0 else -1),
+        )
+        self.policy = NotificationPolicy(
+            config, deliver=self.worker.deliver,
+            schedule=lambda job, delay: self.worker.submit(job, delay))
+        # Order matters: the snapshot is updated before anyone else sees an event.
+        self.bus.subscribe(ReaderAdded, self._on_reader_added)
+        self.bus.subscribe(ReaderRemoved, self._on_reader_removed)
+        self.bus.subscribe(CardInserted, self._on_card_inserted)
+        self.bus.subscribe(CardRemoved, self._on_card_removed)
+        self.bus.subscribe(TokenIdentified, self._on_identified)
+        self.bus.subscribe(ServiceDown, self._on_service)
+        self.bus.subscribe(ServiceUp, self._on_service)
+        self.policy.subscribe(self.bus)
+        self.bus.subscribe(CardRemoved, self._lock_on_removal)
+
+    # -- state kept from the events --------------------------------------------------
+    @property
+    def readers(self) -> dict[str, ReaderInfo]:
+        """A copy of the current reader snapshot (safe to iterate from any thread)."""
+        with self._readers_lock:
+            return dict(self._readers)
+
+    def icon_state(self) -> str:
+        """"error" (pcscd down), "present" (a card is in), or "none"."""
+        if self.service_up is False:
+            return "error"
+        return "present" if any(r.card_present for r in self.readers.values()) else "none"
+
+    def _set_reader(self, name: str, **changes) -> None:
+        with self._readers_lock:
+            current = self._readers.get(name) or ReaderInfo(name=name)
+            self._readers[name] = dataclasses.replace(current, **changes)
+
+    def _on_reader_added(self, ev: ReaderAdded) -> None:
+        self._set_reader(ev.reader)
+
+    def _on_reader_removed(self, ev: ReaderRemoved) -> None:
+        with self._readers_lock:
+            self._readers.pop(ev.reader, None)
+
+    def _on_card_inserted(self, ev: CardInserted) -> None:
+        self._set_reader(ev.reader, card_present=True, atr=ev.atr, model=ev.model,
+                         label=None, serial=None)
+
+    def _on_card_removed(self, ev: CardRemoved) -> None:
+        self._set_reader(ev.reader, card_present=False, atr=b"", model=None, label=None,
+                         serial=None)
+
+    def _on_identified(self, ev: TokenIdentified) -> None:
+        with self._readers_lock:
+            current = self._readers.get(ev.reader)
+            if current is None or not current.card_present:
+                return
+            self._readers[ev.reader] = dataclasses.replace(
+                current, label=ev.label, serial=ev.serial, model=current.model or ev.model)
+
+    def _on_service(self, ev) -> None:
+        self.service_up = isinstance(ev, ServiceUp)
+
+    def _lock_on_removal(self, ev: CardRemoved) -> None:
+        """on_removal = "lock": the token (not any card) was pulled → lock the screen."""
+        if self.config.on_removal != "lock" or not ev.model:
+            return
+        from trayd.platform.screen_lock import lock_screen
+
+        # Its own short thread: a busy notification worker must not delay the lock.
+        threading.Thread(target=lock_screen, name="trayd-lock", daemon=True).start()
+
+    # -- public API ------------------------------------------------------------------
+    def add_component(self, component: Component) -> None:
+        self._components.append(component)
+
+    def set_main_loop_owner(self, owner: MainLoopOwner) -> None:
+        self._owner = owner
+
+    def notify(self, summary: str, body: str = "", icon_state: str = "present") -> None:
+        """A desktop notification from a component (silent if notifications are off)."""
+        if not self.config.notifications:
+            return
+        self.worker.deliver(Notice(summary=summary, body=body, icon_state=icon_state))
+
+    def request_stop(self) -> None:
+        """Ask the agent to stop; safe from any thread and from a signal handler."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        owner = self._owner
+        if owner is not None:
+            try:
+                owner.stop_main_loop()
+            except Exception:  # noqa: BLE001
+                log.exception("stopping the main loop failed")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def acquire_instance(self) -> None:
+        """Take the per-session lock (raises AlreadyRunning). `run()` does it if needed."""
+        if not self._locked:
+            self._lock.acquire()
+            self._locked = True
+
+    def run(self) -> int:
+        """Lock, start everything, block until stopped, stop everything; exit status."""
+        self.acquire_instance()
+        watcher = None
+        if threading.current_thread() is threading.main_thread():
+            watcher = _SignalWatcher(self.request_stop)
+        try:
+            self.worker.start()
+            for component in self._components:
+                try:
+                    component.start(self)
+                    self._started.append(component)
+                    log.debug("component %s started", component.name)
+                except Exception:  # noqa: BLE001 - one broken feature must not stop trayd
+                    log.exception("component %s failed to start; continuing without it",
+                                  getattr(component, "name", component))
+            self.monitor.start()
+            log.info("trayd agent running (pid %d)", os.getpid())
+            owner = self._owner
+            if owner is not None and not self._stop.is_set():
+                try:
+                    owner.run_main_loop()
+                except Exception:  # noqa: BLE001
+                    log.exception("main loop failed; continuing headless")
+            self._stop.wait()
+        finally:
+            self._shutdown()
+            if watcher is not None:
+                watcher.close()
+            self._lock.release()
+            self._locked = False
+        return 0
+
+    def _shutdown(self) -> None:
+        t0 = time.monotonic()
+        self.monitor.stop(timeout=0.5)
+        stopper = threading.Thread(target=self._stop_components, name="trayd-stop",
+                                   daemon=True)
+        stopper.start()
+        stopper.join(STOP_BUDGET - min(0.4, time.monotonic() - t0))
+        if stopper.is_alive():
+            log.warning("components did not stop in time; exiting anyway")
+        self.worker.stop(timeout=0.2)
+        log.info("trayd agent stopped in %.0f ms", (time.monotonic() - t0) * 1000)
+
+    def _stop_components(self) -> None:
+        for component in reversed(self._started):
+            t = time.monotonic()
+            try:
+                component.stop()
+            except Exception:  # noqa: BLE001
+                log.exception("component %s failed to stop", component.name)
+            log.debug("component %s stopped in %.0f ms", component.name,
+                      (time.monotonic() - t) * 1000)

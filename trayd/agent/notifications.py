@@ -1,0 +1,318 @@
+"""What the desktop is told when tokens come and go (manual §3.1③, §3.2②).
+
+Why a policy separate from the notifier: the wording, which cards count, the no-flood
+rule and the update-in-place of the insert notification are product decisions that
+must be testable without a desktop; the notifier only delivers.
+
+Rules:
+- one notification per transition: 「トークンが挿入されました。」 / 「トークンが外されました。」
+  (other cards: 「スマートカードが…」), body = model (+ label and serial once the token
+  service identified it) and the reader;
+- a burst (more than BURST_LIMIT transitions within BURST_WINDOW seconds) is coalesced:
+  the excess transitions are counted and one summary with the resulting state follows
+  BURST_WINDOW seconds after the first suppressed one;
+- the insert notification is replaced in place (`replaces_id`) when `TokenIdentified`
+  arrives while it is still on screen, so the label/serial appear without a second pop-up;
+- pcscd down is told once per outage, recovery once;
+- `config.notifications = false` silences all of it (read at each event, so the tray's
+  toggle works at once); `notify_cards` picks which cards count.
+
+Delivery happens on a `NotificationWorker` thread, never on the PC/SC monitor thread, so
+a slow or hung notification server cannot delay hotplug handling.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trayd.config import Config
+from trayd.events import (
+    CardInserted,
+    CardRemoved,
+    Event,
+    EventBus,
+    ServiceDown,
+    ServiceUp,
+    TokenIdentified,
+)
+from trayd.i18n import _
+
+log = logging.getLogger(__name__)
+
+BURST_LIMIT = 5
+BURST_WINDOW = 2.0
+# How long after an insert notification a late label/serial still updates it in place
+# when the server decides the timeout itself (notification_timeout = 0).
+DEFAULT_SHOWN_FOR = 10.0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification to deliver. `key` groups notices that may replace each other."""
+
+    summary: str
+    body: str = ""
+    icon_state: str = "present"
+    category: str = ""
+    key: str = ""  # e.g. "card:<reader>"; a notice with replace=True updates the last one
+    replace: bool = False
+    urgency: int = 1
+
+
+# --------------------------------------------------------------------------- delivery
+class NotificationWorker:
+    """One thread that owns the notifier; runs jobs in order and timed jobs when due.
+
+    Idle it sleeps on a condition variable with no timeout (no wake-ups); a timeout is
+    used only while a coalesced summary is pending.
+    """
+
+    def __init__(self, notifier, *, icon_path: Callable[[str], str] | None = None,
+                 timeout_ms: Callable[[], int] = lambda: -1, app_name: str = "trayd") -> None:
+        self.notifier = notifier
+        self._icon_path = icon_path or (lambda state: "")
+        self._timeout_ms = timeout_ms
+        self._cond = threading.Condition()
+        self._jobs: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._ids: dict[str, int] = {}
+        self.sent = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="trayd-notify", daemon=True)
+        self._thread.start()
+        self.submit(self.notifier.warm_up)
+
+    def stop(self, timeout: float = 0.5) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        try:
+            self.notifier.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def submit(self, job: Callable[[], Any], delay: float = 0.0) -> None:
+        due = time.monotonic() + delay
+        with self._cond:
+            heapq.heappush(self._jobs, (due, next(self._seq), job))
+            self._cond.notify()
+
+    def deliver(self, notice: Notice) -> None:
+        self.submit(lambda: self._send(notice))
+
+    def _send(self, notice: Notice) -> None:
+        hints: dict[str, Any] = {"urgency": notice.urgency}
+        if notice.category:
+            hints["category"] = notice.category
+        icon = ""
+        try:
+            icon = self._icon_path(notice.icon_state)
+        except Exception:  # noqa: BLE001 - no icon is better than no notification
+            log.debug("icon for %s unavailable", notice.icon_state, exc_info=True)
+        if icon:
+            hints["image-path"] = "file://" + icon
+        replaces = self._ids.get(notice.key, 0) if notice.replace and notice.key else 0
+        nid = self.notifier.notify(notice.summary, notice.body, icon=icon,
+                                   timeout_ms=self._timeout_ms(), replaces_id=replaces,
+                                   hints=hints)
+        self.sent += 1
+        if notice.key and nid:
+            self._ids[notice.key] = nid
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    if self._jobs:
+                        wait = self._jobs[0][0] - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait()
+                if self._stopping:
+                    return
+                _due, _n, job = heapq.heappop(self._jobs)
+            try:
+                job()
+            except Exception:  # noqa: BLE001
+                log.exception("notification job failed")
+
+
+# ----------------------------------------------------------------------------- policy
+@dataclass
+class _ReaderView:
+    present: bool = False
+    model: str | None = None
+    label: str | None = None
+    serial: str | None = None
+    inserted_at: float | None = None  # when the insert notice went out (for updates)
+
+
+def token_name(model: str | None, label: str | None = None, serial: str | None = None) -> str:
+    """"ePass2003", 「スマートカード」, or with identity: ePass2003「label」(シリアル番号: …)."""
+    name = model or _("Smart card")
+    if label and serial:
+        return _("{model} \"{label}\" (serial number {serial})").format(
+            model=name, label=label, serial=serial)
+    if serial:
+        return _("{model} (serial number {serial})").format(model=name, serial=serial)
+    if label:
+        return _("{model} \"{label}\"").format(model=name, label=label)
+    return name
+
+
+@dataclass
+class NotificationPolicy:
+    """Event handlers that decide what to show; `deliver` sends, `schedule` runs later."""
+
+    config: Config
+    deliver: Callable[[Notice], None]
+    schedule: Callable[[Callable[[], None], float], None]
+    clock: Callable[[], float] = time.monotonic
+    burst_limit: int = BURST_LIMIT
+    burst_window: float = BURST_WINDOW
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _recent: deque = field(default_factory=deque)
+    _suppressed: int = 0
+    _flush_pending: bool = False
+    _readers: dict[str, _ReaderView] = field(default_factory=dict)
+    _service_down_told: bool = False
+
+    def subscribe(self, bus: EventBus) -> list[Callable[[], None]]:
+        return [
+            bus.subscribe(CardInserted, self.on_inserted),
+            bus.subscribe(CardRemoved, self.on_removed),
+            bus.subscribe(ServiceDown, self.on_service_down),
+            bus.subscribe(ServiceUp, self.on_service_up),
+            bus.subscribe(TokenIdentified, self.on_identified),
+        ]
+
+    # -- which cards count -----------------------------------------------------------
+    def _counts(self, model: str | None) -> bool:
+        if not self.config.notifications:
+            return False
+        choice = self.config.notify_cards
+        return choice == "all" or (choice == "epass2003" and model is not None)
+
+    def _shown_for(self) -> float:
+        t = self.config.notification_timeout
+        return float(t) if t > 0 else DEFAULT_SHOWN_FOR
+
+    # -- rate limiting ---------------------------------------------------------------
+    def _admit(self) -> bool:
+        """Record a transition; False if it belongs to a burst (to be summarised)."""
+        now = self.clock()
+        while self._recent and now - self._recent[0] > self.burst_window:
+            self._recent.popleft()
+        self._recent.append(now)
+        if len(self._recent) <= self.burst_limit and not self._flush_pending:
+            return True
+        self._suppressed += 1
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.schedule(self.flush, self.burst_window)
+        return False
+
+    def flush(self) -> None:
+        """Send the burst summary: how many transitions, and what is inserted now."""
+        with self._lock:
+            n, self._suppressed, self._flush_pending = self._suppressed, 0, False
+            present = [(r, v) for r, v in sorted(self._readers.items())
+                       if v.present and self._counts(v.model)]
+            if n == 0 or not self.config.notifications:
+                return
+            lines = [_("Now inserted: {token} ({reader})").format(
+                token=token_name(v.model, v.label, v.serial), reader=r) for r, v in present]
+            body = "\n".join(lines) if lines else _("No token is inserted now.")
+            notice = Notice(
+                summary=_("Tokens were inserted or removed {n} more times.").format(n=n),
+                body=body, icon_state="present" if present else "none",
+                category="device")
+        self.deliver(notice)
+
+    # -- handlers (called on the monitor thread; quick) -------------------------------
+    def _body(self, reader: str, view: _ReaderView) -> str:
+        return "\n".join([token_name(view.model, view.label, view.serial),
+                          _("Reader: {reader}").format(reader=reader)])
+
+    def on_inserted(self, ev: CardInserted) -> None:
+        with self._lock:
+            view = _ReaderView(present=True, model=ev.model)
+            self._readers[ev.reader] = view
+            if not self._counts(ev.model) or not self._admit():
+                return
+            view.inserted_at = self.clock()
+            summary = (_("The token was inserted.") if ev.model
+                       else _("A smart card was inserted."))
+            notice = Notice(summary=summary, body=self._body(ev.reader, view),
+                            icon_state="present", category="device.added",
+                            key=f"card:{ev.reader}")
+        self.deliver(notice)
+
+    def on_removed(self, ev: CardRemoved) -> None:
+        with self._lock:
+            view = self._readers.pop(ev.reader, None) or _ReaderView(model=ev.model)
+            model = ev.model or view.model
+            if not self._counts(model) or not self._admit():
+                return
+            gone = _ReaderView(model=model, label=view.label, serial=view.serial)
+            summary = (_("The token was removed.") if model
+                       else _("A smart card was removed."))
+            notice = Notice(summary=summary, body=self._body(ev.reader, gone),
+                            icon_state="none", category="device.removed",
+                            key=f"card:{ev.reader}")
+        self.deliver(notice)
+
+    def on_identified(self, ev: TokenIdentified) -> None:
+        """Label/serial known: update the insert notification if it is still showing."""
+        with self._lock:
+            view = self._readers.get(ev.reader)
+            if view is None or not view.present:
+                return
+            view.label, view.serial = ev.label or None, ev.serial or None
+            if ev.model and not view.model:
+                view.model = ev.model
+            if (view.inserted_at is None or not self._counts(view.model)
+                    or self.clock() - view.inserted_at > self._shown_for()):
+                return
+            notice = Notice(summary=_("The token was inserted."),
+                            body=self._body(ev.reader, view), icon_state="present",
+                            category="device.added", key=f"card:{ev.reader}", replace=True)
+        self.deliver(notice)
+
+    def on_service_down(self, ev: ServiceDown) -> None:
+        with self._lock:
+            if self._service_down_told:
+                return
+            self._service_down_told = True
+            if not self.config.notifications:
+                return
+        self.deliver(Notice(
+            summary=_("The smart card service (pcscd) has stopped."),
+            body=_("Tokens cannot be used until it runs again; trayd reconnects "
+                   "automatically."),
+            icon_state="error", category="device.error", key="service", urgency=2))
+
+    def on_service_up(self, ev: ServiceUp) -> None:
+        with self._lock:
+            if not self._service_down_told:
+                return
+            self._service_down_told = False
+            if not self.config.notifications:
+                return
+        self.deliver(Notice(summary=_("The smart card service (pcscd) is running again."),
+                            icon_state="none", category="device", key="service",
+                            replace=True))
