@@ -37,6 +37,12 @@ class Pki:
     def path(self, name: str) -> Path:
         return self.dir / name
 
+    def __truediv__(self, name: str) -> Path:  # pki / "root.pem", like a Path
+        return self.dir / name
+
+    def __fspath__(self) -> str:
+        return str(self.dir)
+
     @property
     def root_der(self) -> bytes:
         return (self.dir / "root.der").read_bytes()
