@@ -115,6 +115,10 @@ class AgentClient:
     def list_tokens(self) -> list[TokenInfo]:
         return self.call("list_tokens")
 
+    def token_info(self, token_serial: str | None = None) -> TokenInfo:
+        """Fresh information on one token (the agent's service re-reads it)."""
+        return self.call("token_info", {"token_serial": token_serial})
+
     def list_certificates(self, token_serial: str | None = None) -> list[CertificateInfo]:
         return self.call("list_certificates", {"token_serial": token_serial})
 

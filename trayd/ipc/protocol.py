@@ -26,7 +26,7 @@ MAX_LINE = 1 << 20  # a certificate list is a few KiB; anything near 1 MiB is ab
 
 # Methods of trayd.core.backend.TokenBackend the agent serves, plus housekeeping.
 BACKEND_METHODS = (
-    "list_tokens", "list_certificates", "certificate_der", "export_certificate",
+    "list_tokens", "token_info", "list_certificates", "certificate_der", "export_certificate",
     "login", "logout", "change_pin",
 )
 METHODS = BACKEND_METHODS + ("ping", "subscribe")
@@ -155,7 +155,7 @@ def event_from_wire(wire: Any) -> events.Event | None:
 def result_to_wire(method: str, result: Any) -> Any:
     if method == "list_tokens" or method == "list_certificates":
         return [item.to_json() for item in result]
-    if method == "login":
+    if method in ("login", "token_info"):
         return result.to_json() if result is not None else None
     if method == "certificate_der":
         return base64.b64encode(result).decode("ascii")
@@ -174,7 +174,7 @@ def result_from_wire(method: str, wire: Any) -> Any:
         return [_build(TokenInfo, item) for item in wire]
     if method == "list_certificates":
         return [_build(CertificateInfo, item) for item in wire]
-    if method == "login":
+    if method in ("login", "token_info"):
         return _build(TokenInfo, wire) if wire is not None else None
     if method == "certificate_der":
         return base64.b64decode(wire)
