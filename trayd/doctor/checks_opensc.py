@@ -1,0 +1,121 @@
+"""OpenSC: the PKCS#11 module is found and loads; OpenSSL's legacy provider for DES tokens.
+
+Why the legacy provider: OpenSC 0.23's ePass2003 driver does the secure-messaging
+session of older (DES-mode) tokens with single DES through OpenSSL; with OpenSSL 3 that
+cipher lives in the legacy provider, and without it the module crashes on such a token.
+AES-mode tokens and OpenSC >= 0.24 do not need it, so a missing provider is a warning.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import re
+import shutil
+import subprocess
+
+from trayd.doctor import ERROR, OK, SKIPPED, WARNING, CheckResult, Context, check
+from trayd.i18n import _
+
+OPENSSL_INIT_LOAD_CONFIG = 0x00000040
+OPENSSL_MODULES_DIR = 8  # OpenSSL_version() type (opensslv.h), OpenSSL 3.0+
+
+
+@check("opensc_module", lambda: _("OpenSC PKCS#11 module"), order=40)
+def opensc_module(ctx: Context) -> CheckResult:
+    from trayd.core.pkcs11_module import find_module
+    from trayd.errors import Pkcs11ModuleError
+
+    fix = _("Install OpenSC's module: 'sudo apt install opensc-pkcs11' (or set "
+            "pkcs11_module in ~/.config/trayd/config.toml).")
+    try:
+        path = find_module(ctx.cfg.pkcs11_module)
+    except Pkcs11ModuleError as err:
+        return CheckResult("opensc_module", ERROR, f"{err.path}: {err.detail}", fix)
+    try:
+        lib = ctypes.CDLL(path)
+        lib.C_GetFunctionList  # noqa: B018  (a PKCS#11 module exports it)
+    except (OSError, AttributeError) as exc:
+        return CheckResult("opensc_module", ERROR, _("{path} does not load: {error}").format(
+            path=path, error=exc), fix)
+    ctx.facts["opensc_module"] = path
+    version = opensc_version()
+    ctx.facts["opensc_version"] = version
+    detail = path + (f" (OpenSC {'.'.join(map(str, version))})" if version else "")
+    return CheckResult("opensc_module", OK, detail)
+
+
+def opensc_version() -> tuple[int, ...] | None:
+    """OpenSC's version from `opensc-tool --info`, else from dpkg."""
+    for argv in (["opensc-tool", "--info"], ["dpkg-query", "-W", "-f=${Version}", "opensc-pkcs11"]):
+        if not shutil.which(argv[0]):
+            continue
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        m = re.search(r"(?:OpenSC\s+|^)(\d+)\.(\d+)\.(\d+)", out)
+        if m:
+            return tuple(int(x) for x in m.groups())
+    return None
+
+
+def _libcrypto() -> ctypes.CDLL | None:
+    for name in ("libcrypto.so.3", ctypes.util.find_library("crypto")):
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
+
+
+def legacy_provider_state() -> tuple[bool | None, bool | None, str]:
+    """(module file present, active with the default config, OpenSSL version text)."""
+    lib = _libcrypto()
+    if lib is None:
+        return None, None, ""
+    try:
+        lib.OpenSSL_version.restype = ctypes.c_char_p
+        lib.OpenSSL_version.argtypes = [ctypes.c_int]
+        version = (lib.OpenSSL_version(0) or b"").decode()
+        if not version.startswith("OpenSSL 3"):
+            return None, None, version
+        raw = (lib.OpenSSL_version(OPENSSL_MODULES_DIR) or b"").decode()
+        m = re.search(r'"([^"]+)"', raw)
+        import os
+
+        moddir = os.environ.get("OPENSSL_MODULES") or (m.group(1) if m else "")
+        present = bool(moddir) and os.path.isfile(os.path.join(moddir, "legacy.so"))
+        lib.OPENSSL_init_crypto.argtypes = [ctypes.c_uint64, ctypes.c_void_p]
+        lib.OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, None)
+        lib.OSSL_PROVIDER_available.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        active = bool(lib.OSSL_PROVIDER_available(None, b"legacy"))
+        return present, active, version
+    except AttributeError:
+        return None, None, ""
+
+
+@check("openssl_legacy", lambda: _("OpenSSL legacy provider (DES-mode tokens)"), order=50)
+def openssl_legacy(ctx: Context) -> CheckResult:
+    version = ctx.facts.get("opensc_version") or opensc_version()
+    if version and version[:2] != (0, 23):
+        return CheckResult("openssl_legacy", SKIPPED, _(
+            "Not needed with OpenSC {version}.").format(version=".".join(map(str, version))))
+    present, active, ossl = legacy_provider_state()
+    if present is None:
+        return CheckResult("openssl_legacy", SKIPPED, _("Not needed with {openssl}.").format(
+            openssl=ossl or "OpenSSL < 3"))
+    fix = _("Older ePass2003 tokens (DES secure messaging) need OpenSSL's legacy provider "
+            "with OpenSC 0.23: activate 'legacy' next to 'default' in /etc/ssl/openssl.cnf "
+            "([provider_sect]), or update OpenSC to 0.24 or later. AES-mode tokens work "
+            "without it.")
+    if active:
+        return CheckResult("openssl_legacy", OK, _("{openssl}: legacy provider active.").format(
+            openssl=ossl))
+    if present:
+        return CheckResult("openssl_legacy", WARNING, _(
+            "{openssl}: the legacy provider is installed but not activated.").format(
+            openssl=ossl), fix)
+    return CheckResult("openssl_legacy", WARNING, _(
+        "{openssl}: the legacy provider is not installed.").format(openssl=ossl), fix)
