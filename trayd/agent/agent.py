@@ -213,6 +213,10 @@ class Agent:
     def add_component(self, component: Component) -> None:
         self._components.append(component)
 
+    def component(self, name: str) -> Component | None:
+        """The added component called `name` (the tray asks for "root_prompt")."""
+        return next((c for c in self._components if getattr(c, "name", None) == name), None)
+
     def set_main_loop_owner(self, owner: MainLoopOwner) -> None:
         self._owner = owner
 
