@@ -1,0 +1,110 @@
+"""End to end: the browser path with the virtual ePass2003.
+
+`trayd root install --yes` reads the root certificate from the token (real pcscd, OpenSC,
+emulator), `trayd browser register` adds OpenSC to the temporary HOME's NSS database, and
+NSS `tstclnt` — the TLS stack Chromium and Firefox use — authenticates with the token's
+certificate, signing on the token, to `openssl s_server -Verify 1`. The server logs the
+client's subject. Then `unregister` and `root remove` leave the database as before.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from rig.fixtures_emulator import OPENSC_PKCS11
+from rig.trayd_cli import run_trayd
+
+pytestmark = pytest.mark.skipif(
+    not Path(OPENSC_PKCS11).exists() or not shutil.which("tstclnt"),
+    reason="opensc-pkcs11 or NSS tools missing")
+
+
+def _ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"{proc.args}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tls_client_auth(env, db: Path, nickname: str, pki, tmp_path: Path) -> tuple[subprocess.CompletedProcess, str]:
+    """tstclnt (PIN from a file) → s_server -Verify 1; returns (tstclnt result, server log)."""
+    port = _port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki / "server.pem"),
+         "-key", str(pki / "server.key"), "-CAfile", str(pki / "root.pem"), "-Verify", "1",
+         "-www"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        text=True)
+    pwfile = tmp_path / "pin.txt"  # the emulator's test PIN only
+    pwfile.write_text("12345678\n")
+    pwfile.chmod(0o600)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        req = tmp_path / "req.txt"
+        req.write_bytes(b"GET / HTTP/1.0\r\n\r\n")
+        with open("/dev/null") as devnull:
+            r = subprocess.run(["tstclnt", "-h", "127.0.0.1", "-p", str(port), "-d", f"sql:{db}",
+                                "-n", nickname, "-W", str(pwfile), "-A", str(req)],
+                               env=env, stdin=devnull, capture_output=True, text=True, timeout=90)
+    finally:
+        server.terminate()
+        try:
+            srv_out = server.communicate(timeout=5)[0]
+        except subprocess.TimeoutExpired:
+            server.kill()
+            srv_out = server.communicate()[0]
+    return r, srv_out
+
+
+def test_tstclnt_authenticates_with_the_token_after_register(epass2003, trayd_env, home, pki,
+                                                             tmp_path, artifacts):
+    env = dict(trayd_env, TRAYD_LANGUAGE="en")
+    tok = epass2003()
+    db = home / ".pki" / "nssdb"
+    # The root comes from the token itself (TokenBackend.list_certificates/certificate_der).
+    status = json.loads(_ok(run_trayd("root", "status", "--json", env=env)))
+    fp = status["certificates"][0]["sha256"]
+    assert status["certificates"][0]["source"] == "token"
+    assert status["certificates"][0]["token_serial"] == tok.serial
+    assert status["databases"] == []  # nothing yet
+    _ok(run_trayd("root", "install", "--yes", "--sha256", fp, env=env))
+    certutil_before = _ok(subprocess.run(["certutil", "-L", "-d", f"sql:{db}", "-h", "internal"],
+                                         capture_output=True, text=True, env=env))
+    modules_before = (db / "pkcs11.txt").read_text()
+    # Before registration NSS has no way to the token's key.
+    r, srv = tls_client_auth(env, db, f"{tok.label}:User Certificate", pki, tmp_path)
+    assert r.returncode != 0
+    reg = json.loads(_ok(run_trayd("browser", "register", "--json", env=env)))
+    assert [d["state"] for d in reg["databases"]] == ["registered_by_trayd"]
+    signatures = tok.card.signatures
+    r, srv = tls_client_auth(env, db, f"{tok.label}:User Certificate", pki, tmp_path)
+    (artifacts / "tstclnt-token.log").write_text(f"{r.stdout}\n{r.stderr}\n--- server\n{srv}")
+    assert r.returncode == 0, f"tstclnt: {r.stdout}\n{r.stderr}\nserver: {srv}"
+    user_cn = "ES0123456789AB"
+    assert user_cn in srv, srv  # s_server's verify callback logged the client's subject
+    assert tok.card.signatures > signatures  # the handshake signature came from the token
+    # unregister + root remove: module and trust lists exactly as before trayd touched them
+    _ok(run_trayd("browser", "unregister", env=env))
+    assert (db / "pkcs11.txt").read_text() == modules_before
+    _ok(run_trayd("root", "remove", "--sha256", fp, env=env))
+    after = _ok(subprocess.run(["certutil", "-L", "-d", f"sql:{db}", "-h", "internal"],
+                               capture_output=True, text=True, env=env))
+    assert "(trayd)" in certutil_before and "(trayd)" not in after
+    empty = ("\nCertificate Nickname                                         Trust Attributes\n"
+             "                                                             SSL,S/MIME,JAR/XPI\n\n")
+    assert after == empty

@@ -1,0 +1,258 @@
+"""First-insertion root certificate prompt (manual §3.1②) — an agent component.
+
+Why in the agent: on Windows the middleware raises the security warning when the token
+is first inserted. Here, on `TokenIdentified` the component reads the token's
+certificates through the agent's own token service (the card has one secure-messaging
+session; nobody else may bind it), picks the CA certificates (`trust_roots`), and for
+each one that is neither trusted in every user NSS database nor declined before:
+- with a display: shows the セキュリティ警告 as a child process
+  (`python -m trayd.ui root-warning`, so Tk never fights the tray's main loop);
+  はい → install with trust `C,,` everywhere, verify, notify; いいえ → remember the
+  SHA-256 fingerprint and never ask again on insertion (the tray / `trayd root install`
+  still offer it);
+- without a display: one notification per agent run saying to run `trayd root install`.
+The same component then offers browser registration once (OpenSC in the NSS databases),
+with the same consent rules.
+
+All work runs on the component's own thread; event handlers only enqueue.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from trayd import paths
+from trayd.core import trust_roots, trust_state
+from trayd.core.trust_roots import CertFacts
+from trayd.errors import TraydError
+from trayd.events import TokenIdentified
+from trayd.i18n import _, current_language
+
+log = logging.getLogger(__name__)
+
+DIALOG_YES, DIALOG_NO = 0, 6
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class RootPrompt:
+    name = "root_prompt"
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+        self._queue: queue.Queue[tuple[str, str, str] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._unsubscribe = None
+        self._stopping = threading.Event()
+        self._child: subprocess.Popen | None = None
+        self._notified: set[str] = set()  # fingerprints told about (headless), this run
+        self._browser_offered = False
+
+    # -- component protocol -------------------------------------------------------------
+    def start(self, agent: Any = None) -> None:
+        agent = agent or self.agent
+        self._unsubscribe = agent.bus.subscribe(TokenIdentified, self._on_identified)
+        self._thread = threading.Thread(target=self._loop, name="trayd-root-prompt",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._unsubscribe:
+            self._unsubscribe()
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()
+        self._queue.put(None)
+        if self._thread:
+            self._thread.join(0.3)
+
+    # -- events -------------------------------------------------------------------------
+    def _on_identified(self, ev: TokenIdentified) -> None:
+        self._queue.put(("token", ev.serial, ev.label))
+
+    def offer_again(self, serial: str | None = None) -> None:
+        """Ask again even for declined certificates (the tray's 「ルート証明書のインストール」)."""
+        self._queue.put(("again", serial or "", ""))
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            item = self._queue.get()
+            if item is None:
+                return
+            kind, serial, label = item
+            try:
+                self.check_token(serial, label, ignore_declined=(kind == "again"))
+            except Exception:  # noqa: BLE001 - a bad token must not kill the component
+                log.exception("root prompt: checking token %s failed", serial)
+
+    # -- the work -----------------------------------------------------------------------
+    def _service(self) -> Any:
+        service = getattr(self.agent, "token_service", None)
+        if service is None:
+            from trayd.ipc.server import find_token_service
+
+            service = find_token_service(self.agent)
+        return service
+
+    def token_certificates(self, serial: str) -> list[CertFacts]:
+        service = self._service()
+        if service is None:
+            log.warning("root prompt: no token service in this agent")
+            return []
+        out = []
+        for info in service.list_certificates(serial or None):
+            if not info.readable:
+                continue
+            try:
+                out.append(trust_roots.facts(service.certificate_der(info.token_serial, info.id)))
+            except TraydError as exc:
+                log.info("root prompt: certificate %s unreadable: %r", info.id, exc)
+        return out
+
+    def check_token(self, serial: str, label: str, ignore_declined: bool = False) -> None:
+        from trayd.platform import trust_install
+
+        certs = self.token_certificates(serial)
+        cands = trust_roots.candidates(certs, trust_roots.load_bundle(), serial)
+        log.info("root prompt: token %s: %d certificate(s), %d CA candidate(s)",
+                 serial, len(certs), len(cands))
+        for cand in cands:
+            if self._stopping.is_set():
+                return
+            cert = cand.cert
+            if not ignore_declined and trust_state.is_declined(cert.sha256):
+                log.info("root prompt: %s declined earlier; not asking", cert.sha256[:16])
+                continue
+            if trust_install.trusted_everywhere(cert):
+                log.info("root prompt: %s already trusted", cert.sha256[:16])
+                continue
+            self.offer(cert, certs, label or serial)
+        self.offer_browser()
+
+    def offer(self, cert: CertFacts, others: list[CertFacts], token: str) -> None:
+        if not _has_display():
+            if cert.sha256 in self._notified:
+                return
+            self._notified.add(cert.sha256)
+            log.info("root prompt: no display; notifying about %s", cert.sha256[:16])
+            self.agent.notify(
+                _("Root certificate not installed"),
+                _('The token carries the CA certificate "{name}". To trust it in your web '
+                  "browsers, run: trayd root install").format(name=cert.common_name),
+                "present")
+            return
+        rc = self._dialog(["root-warning", "--cert", str(self._cert_file(cert)),
+                           "--token", token])
+        if rc == DIALOG_YES:
+            self._install(cert, others)
+        elif rc == DIALOG_NO:
+            trust_state.decline(cert.sha256)
+            log.info("root prompt: %s declined; remembered", cert.sha256[:16])
+        else:
+            log.warning("root prompt: dialog failed (exit %s)", rc)
+
+    def _install(self, cert: CertFacts, others: list[CertFacts]) -> None:
+        from trayd.messages import describe
+        from trayd.platform import trust_install
+
+        try:
+            changes = trust_install.install_root(cert, others)
+        except TraydError as exc:
+            log.error("root prompt: install failed: %r", exc)
+            self.agent.notify(_("Root certificate not installed"), describe(exc), "error")
+            return
+        trust_state.forget_declined(cert.sha256)
+        log.info("root prompt: %s installed in %d database(s)", cert.sha256[:16], len(changes))
+        self.agent.notify(_("Root certificate installed"),
+                          _('"{name}" is now trusted by your web browsers.').format(
+                              name=cert.common_name), "present")
+
+    def _cert_file(self, cert: CertFacts) -> Path:
+        """The public certificate for the dialog child (PEM, in the private runtime dir)."""
+        from trayd.core.certificates import der_to_pem
+
+        path = paths.runtime_dir() / f"root-{cert.sha256[:16]}.pem"
+        path.write_bytes(der_to_pem(cert.der))
+        return path
+
+    def _dialog(self, argv: list[str]) -> int | None:
+        """Run a `python -m trayd.ui` dialog and wait for its answer (None if it failed)."""
+        env = dict(os.environ)
+        env.setdefault("TRAYD_LANGUAGE", current_language())
+        try:
+            self._child = subprocess.Popen([sys.executable, "-m", "trayd.ui", *argv], env=env,
+                                           stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            log.error("root prompt: cannot start the dialog: %s", exc)
+            return None
+        log.info("root prompt: dialog %s shown (pid %d)", argv[0], self._child.pid)
+        try:
+            while self._child.poll() is None:
+                if self._stopping.is_set():
+                    self._child.terminate()
+                    return None
+                time.sleep(0.05)
+            rc = self._child.returncode
+            log.info("root prompt: dialog %s answered %s", argv[0], rc)
+            return rc
+        finally:
+            self._child = None
+
+    # -- browser registration -------------------------------------------------------------
+    def offer_browser(self) -> None:
+        """Once per run: OpenSC not registered in any browser database and not declined →
+        ask (dialog) or tell (notification) how to enable the token in browsers."""
+        from trayd.platform import browser_module
+
+        if self._browser_offered or self._stopping.is_set():
+            return
+        self._browser_offered = True
+        state = trust_state.load()
+        if state.browser_declined:
+            return
+        try:
+            statuses = browser_module.status()
+        except TraydError as exc:
+            log.info("root prompt: browser status unavailable: %r", exc)
+            return
+        if statuses and all(s.state != "absent" for s in statuses):
+            return
+        if not _has_display():
+            self.agent.notify(_("Use the token in web browsers"),
+                              _("To let your web browsers use the token's certificate, run: "
+                                "trayd browser register"), "present")
+            return
+        rc = self._dialog(["browser-offer"])
+        if rc == DIALOG_YES:
+            from trayd.messages import describe
+
+            try:
+                browser_module.register(browser_module.module_path(self.agent.config.pkcs11_module))
+                self.agent.notify(_("Use the token in web browsers"),
+                                  _("The token is registered in your web browsers. Restart "
+                                    "the browser so it loads the module."), "present")
+            except TraydError as exc:
+                log.error("root prompt: browser registration failed: %r", exc)
+                self.agent.notify(_("Use the token in web browsers"), describe(exc), "error")
+        elif rc == DIALOG_NO:
+            with trust_state.Update() as st:
+                st.browser_declined = True
+
+
+def create(agent: Any) -> RootPrompt | None:
+    """Plug-in entry point used by `trayd run` (None when switched off in the config)."""
+    cfg = getattr(agent, "config", None)
+    if cfg is not None and not getattr(cfg, "root_prompt", True):
+        log.info("root prompt switched off (config root_prompt = false)")
+        return None
+    return RootPrompt(agent)
