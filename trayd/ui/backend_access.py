@@ -1,0 +1,75 @@
+"""How a UI process reaches tokens, and how it hears about insertion and removal.
+
+Why: the ePass2003's secure-messaging session belongs to the card, so while the agent
+runs every window must go through the agent's one PKCS#11 worker (`trayd.ipc.client`);
+only without an agent does the UI open the module itself (`LocalTokenService`), and then
+it also watches PC/SC itself (`trayd.core.monitor.PcscMonitor`) to follow the token live.
+Neither path imports pyscard or PKCS#11 into UI code directly.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from trayd.config import Config
+from trayd.events import CardRemoved, Event, TokenStateChanged
+
+log = logging.getLogger(__name__)
+
+
+def open_backend(cfg: Config | None = None) -> Any:
+    """The agent's `AgentClient` when an agent answers, else an in-process service."""
+    try:
+        from trayd.ipc.client import connect
+    except ImportError:  # pragma: no cover - the ipc package ships with trayd
+        connect = None  # type: ignore[assignment]
+    if connect is not None:
+        client = connect()
+        if client is not None:
+            log.debug("using the running agent")
+            return client
+    from trayd.core.token_service import LocalTokenService
+
+    log.debug("no agent: opening the PKCS#11 module in this process")
+    return LocalTokenService(cfg)
+
+
+def using_agent(backend: Any) -> bool:
+    return hasattr(backend, "subscribe")
+
+
+def watch(backend: Any, post: Callable[[Event], None],
+          on_lost: Callable[[], None] | None = None) -> Callable[[], None]:
+    """Call `post(event)` (from another thread) for token insertion, removal and login
+    state changes. Returns a function that stops watching."""
+    if using_agent(backend):
+        return backend.subscribe(post, on_disconnect=on_lost)
+    stops: list[Callable[[], None]] = []
+    if hasattr(backend, "add_state_listener"):
+        stops.append(backend.add_state_listener(
+            lambda serial, logged_in, locked=False: post(
+                TokenStateChanged(serial=serial, logged_in=logged_in, locked=locked))))
+    from trayd.core.monitor import PcscMonitor
+
+    def on_pcsc(event: Event) -> None:
+        if isinstance(event, CardRemoved) and hasattr(backend, "reader_removed"):
+            # Forget a login at once: the token is gone, its session with it.
+            try:
+                backend.reader_removed(event.reader)
+            except Exception:  # noqa: BLE001 - the refresh that follows shows the truth
+                log.debug("reader_removed failed", exc_info=True)
+        post(event)
+
+    monitor = PcscMonitor(on_pcsc)
+    monitor.start()
+    stops.append(monitor.stop)
+
+    def stop() -> None:
+        for fn in stops:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                log.debug("stop failed", exc_info=True)
+
+    return stop

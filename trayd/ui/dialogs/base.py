@@ -1,0 +1,140 @@
+"""A modal dialog base and the message box every window uses.
+
+Why our own message box instead of `tkinter.messagebox`: Tk's box has no Japanese
+button labels, uses Tk's default (CJK-less) font on some setups and cannot be found by
+the GUI tests' hook. This one takes the manual's wording (「はい」/「いいえ」, 「OK」) and
+registers its buttons as ``msg.<key>``.
+"""
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Sequence
+from tkinter import ttk
+
+from trayd.i18n import _
+from trayd.ui.tk_common import app_title, center, hook_info, hook_register, set_busy
+
+ICONS = {"info": "information", "warning": "warning", "error": "error",
+         "question": "question"}
+
+
+class Dialog(tk.Toplevel):
+    """A modal Toplevel: transient to its parent, grabs input, Escape cancels."""
+
+    def __init__(self, parent: tk.Misc, title: str, name: str) -> None:
+        super().__init__(parent)
+        self.withdraw()
+        self.title(title)
+        self.name = name
+        self.result: object = None
+        self.resizable(False, False)
+        try:
+            if parent.winfo_viewable():
+                self.transient(parent.winfo_toplevel())
+        except tk.TclError:
+            pass
+        self.protocol("WM_DELETE_WINDOW", self.cancel)
+        self.bind("<Escape>", lambda _e: self.cancel())
+        hook_register(f"{name}.window", self)
+
+    def show(self, focus: tk.Misc | None = None) -> object:
+        """Map, centre, grab, and block (running the event loop) until closed."""
+        self._outer_grab = self.grab_current()
+        parent = self.master if isinstance(self.master, tk.Misc) else None
+        center(self, parent if parent is not None and parent.winfo_viewable() else None)
+        self.deiconify()
+        self.lift()
+        try:
+            self.wait_visibility()
+            self.grab_set()
+        except tk.TclError:
+            pass
+        (focus or self).focus_force()
+        hook_info("dialog", self.name)
+        self.wait_window(self)
+        # A nested dialog took the grab; give it back to the window below (if modal).
+        if self._outer_grab is not None:
+            try:
+                if self._outer_grab.winfo_exists():
+                    self._outer_grab.grab_set()
+                    hook_info("dialog", getattr(self._outer_grab, "name", None))
+            except tk.TclError:
+                pass
+        return self.result
+
+    def busy(self, on: bool) -> None:
+        set_busy(self, on)
+
+    def close(self, result: object = None) -> None:
+        self.result = result
+        try:
+            self.grab_release()
+        except tk.TclError:
+            pass
+        hook_info("dialog", None)
+        self.destroy()
+
+    def cancel(self) -> None:
+        self.close(None)
+
+
+def _icon(widget: tk.Misc, kind: str) -> str | None:
+    name = f"::tk::icons::{ICONS.get(kind, 'information')}"
+    try:
+        if name not in widget.tk.splitlist(widget.tk.call("image", "names")):
+            widget.tk.eval("source [file join $tk_library icons.tcl]")
+        return name
+    except tk.TclError:
+        return None
+
+
+class MessageDialog(Dialog):
+    """Icon, message, and a row of buttons; `result` is the key of the button pressed."""
+
+    def __init__(self, parent: tk.Misc, text: str, title: str | None = None,
+                 kind: str = "info", buttons: Sequence[tuple[str, str]] | None = None,
+                 default: str | None = None, cancel_key: str | None = None,
+                 name: str = "msg") -> None:
+        super().__init__(parent, title or app_title(), name)
+        buttons = list(buttons or [("ok", _("OK"))])
+        self.cancel_key = cancel_key if cancel_key is not None else buttons[-1][0]
+        body = ttk.Frame(self, padding=(18, 16, 18, 10))
+        body.pack(fill="both", expand=True)
+        icon = _icon(self, kind)
+        if icon:
+            ttk.Label(body, image=icon).grid(row=0, column=0, sticky="n", padx=(0, 14))
+        label = ttk.Label(body, text=text, wraplength=520, justify="left")
+        label.grid(row=0, column=1, sticky="w")
+        hook_register(f"{name}.text", label)
+        row = ttk.Frame(self, padding=(12, 4, 12, 12))
+        row.pack(fill="x")
+        first = None
+        for key, text_ in reversed(buttons):
+            b = ttk.Button(row, text=text_, width=10, command=lambda k=key: self.close(k))
+            b.pack(side="right", padx=4)
+            hook_register(f"{name}.{key}", b)
+            if key == (default or buttons[0][0]):
+                first = b
+                b.configure(default="active")
+        self.bind("<Return>", lambda _e: self.close(default or buttons[0][0]))
+        self.focus_target = first
+        self.kind = kind
+
+    def cancel(self) -> None:
+        self.close(self.cancel_key)
+
+
+def message(parent: tk.Misc, text: str, title: str | None = None, kind: str = "info",
+            name: str = "msg") -> None:
+    """An OK box (e.g. 「エクスポート成功」)."""
+    d = MessageDialog(parent, text, title, kind, name=name)
+    d.show(d.focus_target)
+
+
+def ask_yes_no(parent: tk.Misc, text: str, title: str | None = None, kind: str = "question",
+               default_yes: bool = True, name: str = "msg") -> bool:
+    """「はい」/「いいえ」; closing the window counts as いいえ."""
+    d = MessageDialog(parent, text, title, kind,
+                      buttons=[("yes", _("Yes")), ("no", _("No"))],
+                      default="yes" if default_yes else "no", cancel_key="no", name=name)
+    return d.show(d.focus_target) == "yes"
