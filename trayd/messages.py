@@ -52,6 +52,10 @@ def describe(err: BaseException) -> str:
             id=err.cert_id, serial=err.token_serial
         )
     if isinstance(err, E.TokenRemoved):
+        if err.operation == "change_pin":
+            # The CHANGE PIN command may have reached the token before it left.
+            return _("The token was removed during the PIN change. The PIN may or may not "
+                     "have been changed; try the current PIN first, then the new one.")
         return _("The token was removed during the operation. Nothing was changed.")
     if isinstance(err, E.PcscUnavailable):
         return _(
