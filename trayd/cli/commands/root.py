@@ -152,7 +152,7 @@ def run_status(args: argparse.Namespace, cfg: Config) -> int:
         print(_("No CA certificate found on the present tokens or in the root bundle."))
     for entry in entries:
         print(f"{entry['subject']}")
-        print("  " + _("SHA-256: {fp}").format(fp=colon_hex(entry["sha256"])))
+        print("  " + "SHA-256: " + colon_hex(entry["sha256"]))
         source = _("on token {serial}").format(serial=entry["token_serial"]) \
             if entry["source"] == "token" else _("from the root bundle")
         print("  " + _("Source: {source}").format(source=source))
@@ -171,7 +171,7 @@ def run_status(args: argparse.Namespace, cfg: Config) -> int:
     for sha, subject in installed:
         if sha not in shown:
             print(_("Installed by trayd (token not present): {subject}").format(subject=subject))
-            print("  " + _("SHA-256: {fp}").format(fp=colon_hex(sha)))
+            print("  " + "SHA-256: " + colon_hex(sha))
     return 0
 
 
@@ -248,7 +248,7 @@ def run_install(args: argparse.Namespace, cfg: Config) -> int:
         results.append(entry)
         if not args.json:
             for change in changes:
-                print("  " + _("{db}: {action} ({nickname})").format(
+                print("  " + "{db}: {action} ({nickname})".format(
                     db=change.database.display, action=_action_words(change.action),
                     nickname=change.nickname))
             if args.system:
@@ -295,9 +295,9 @@ def run_remove(args: argparse.Namespace, cfg: Config) -> int:
             entry["system"] = system_trust.remove(fp)
         report.append(entry)
         if not args.json:
-            print(_("SHA-256: {fp}").format(fp=colon_hex(fp)))
+            print("SHA-256: " + colon_hex(fp))
             for change in changes:
-                print("  " + _("{db}: {action} ({nickname})").format(
+                print("  " + "{db}: {action} ({nickname})".format(
                     db=change.database.display, action=_action_words(change.action),
                     nickname=change.nickname))
             if "system" in entry:
