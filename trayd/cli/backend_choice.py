@@ -65,7 +65,7 @@ def select_token(backend: TokenBackend, serial: str | None) -> TokenInfo:
     tokens = backend.list_tokens()
     if serial:
         for t in tokens:
-            if t.serial == serial:
+            if t.serial.casefold() == serial.strip().casefold():
                 return t
         raise NoSuchToken(serial=serial, present=len(tokens))
     if len(tokens) == 1:

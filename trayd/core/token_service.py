@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,9 @@ REMOVED_RVS = frozenset({CKR_DEVICE_REMOVED, CKR_SESSION_CLOSED, CKR_SESSION_HAN
 # Login answers counted as a wrong PIN: the documented one, and the ones real tokens
 # give instead (OpenSC#871; 63C0 surfaces as a device error).
 FAILED_LOGIN_RVS = frozenset({CKR_PIN_INCORRECT, CKR_GENERAL_ERROR, CKR_DEVICE_ERROR})
+# How long a vague error waits for PC/SC to notice a pulled token (vpcd polls at 400 ms;
+# a real CCID token is seen at once).
+SETTLE_SECONDS = 1.2
 
 
 @dataclass
@@ -202,7 +206,7 @@ class LocalTokenService:
                 return slots[0]
             raise E.NoSuchToken(serial=None, present=len(slots))
         for s in slots:
-            if s.info.serial == serial:
+            if same_serial(s.info.serial, serial):
                 return s
         raise E.NoSuchToken(serial=serial, present=len(slots))
 
@@ -231,6 +235,16 @@ class LocalTokenService:
             flags=flags, tries_left=tries_left, locked=locked,
             logged_in=i.serial in self._held,
         )
+
+    def _gone(self, slot: _Slot, settle: float = SETTLE_SECONDS) -> bool:
+        """Whether the token left, watching for up to `settle` seconds."""
+        deadline = time.monotonic() + settle
+        while True:
+            if not self._still_present(slot):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
     def _still_present(self, slot: _Slot) -> bool:
         try:
@@ -284,7 +298,11 @@ class LocalTokenService:
             self.counter.record_success(serial)
             return
         log.info("login on token %s failed: %s", serial, ckr_name(rv))
-        if rv in REMOVED_RVS or not self._still_present(slot):
+        # A vague answer may mean the token was pulled mid-command; PC/SC can take a
+        # moment to notice (vpcd polls every 400 ms), so wait for presence to settle
+        # before counting it as a wrong PIN.
+        vague = rv not in (CKR_PIN_INCORRECT, CKR_PIN_LOCKED, CKR_PIN_LEN_RANGE, CKR_PIN_INVALID)
+        if rv in REMOVED_RVS or (vague and self._gone(slot)):
             raise E.TokenRemoved(serial=serial, operation=operation)
         if rv == CKR_PIN_LOCKED:
             self.counter.record_locked(serial)
@@ -327,7 +345,7 @@ class LocalTokenService:
         def work() -> list[CertificateInfo]:
             slots = self._slots()
             if token_serial is not None:
-                slots = [s for s in slots if s.info.serial == token_serial]
+                slots = [s for s in slots if same_serial(s.info.serial, token_serial)]
                 if not slots:
                     raise E.NoSuchToken(serial=token_serial, present=len(self._slots()))
             out: list[CertificateInfo] = []
@@ -348,15 +366,15 @@ class LocalTokenService:
                 try:
                     label = str(obj[Attribute.LABEL] or "")
                 except Exception as exc:  # noqa: BLE001
-                    self._reraise_if_removed(exc, serial, "list")
+                    self._reraise_if_removed(exc, slot, "list")
                 try:
                     id_hex = _hex(obj[Attribute.ID])
                 except Exception as exc:  # noqa: BLE001
-                    self._reraise_if_removed(exc, serial, "list")
+                    self._reraise_if_removed(exc, slot, "list")
                 try:
                     der = bytes(obj[Attribute.VALUE])
                 except Exception as exc:  # noqa: BLE001
-                    self._reraise_if_removed(exc, serial, "list")
+                    self._reraise_if_removed(exc, slot, "list")
                     error = f"CKA_VALUE: {type(exc).__name__}"
                 info = certificates.summarize(der, token_serial=serial, label=label, id_hex=id_hex)
                 if error and not info.readable:
@@ -366,12 +384,19 @@ class LocalTokenService:
         except E.TraydError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise self._map(exc, serial, "list") from exc
+            raise self._removed_or(exc, slot, "list") from exc
         finally:
             self._close_session(session, logged_in=False)
 
-    def _reraise_if_removed(self, exc: BaseException, serial: str, operation: str) -> None:
-        mapped = self._map(exc, serial, operation)
+    def _removed_or(self, exc: BaseException, slot: _Slot, operation: str) -> E.TraydError:
+        """Map `exc`; a vague module error while the token is gone means TokenRemoved."""
+        mapped = self._map(exc, slot.info.serial, operation)
+        if isinstance(mapped, E.TokenError) and self._gone(slot):
+            return E.TokenRemoved(serial=slot.info.serial, operation=operation)
+        return mapped
+
+    def _reraise_if_removed(self, exc: BaseException, slot: _Slot, operation: str) -> None:
+        mapped = self._removed_or(exc, slot, operation)
         if isinstance(mapped, E.TokenRemoved):
             raise mapped from exc
 
@@ -390,9 +415,11 @@ class LocalTokenService:
                                                 Attribute.ID: wanted}):
                     return bytes(obj[Attribute.VALUE])
             except Exception as exc:  # noqa: BLE001
-                raise self._map(exc, slot.info.serial, "export") from exc
+                raise self._removed_or(exc, slot, "export") from exc
             finally:
                 self._close_session(session, logged_in=False)
+            if self._gone(slot):  # a token pulled while OpenSC bound it lists too little
+                raise E.TokenRemoved(serial=slot.info.serial, operation="export")
             raise E.NoSuchCertificate(token_serial=slot.info.serial, cert_id=cert_id)
         return self._call(work)
 
@@ -474,7 +501,7 @@ class LocalTokenService:
                         raise E.PinPolicyError(reason="too_long" if hi and len(new_pin) > hi
                                                else "too_short", minimum=lo, maximum=hi) from exc
                     mapped = self._map(exc, serial, "change_pin")
-                    if not isinstance(mapped, E.TokenRemoved) and not self._still_present(slot):
+                    if not isinstance(mapped, E.TokenRemoved) and self._gone(slot):
                         mapped = E.TokenRemoved(serial=serial, operation="change_pin")
                     raise mapped from exc
             finally:
@@ -521,6 +548,11 @@ class LocalTokenService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def same_serial(a: str, b: str) -> bool:
+    """Token serials compare case-insensitively (OpenSC shows lower-case hex)."""
+    return a.strip().casefold() == b.strip().casefold()
 
 
 def reader_matches(reader: str, slot_description: str) -> bool:
