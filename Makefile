@@ -17,6 +17,11 @@ bench: setup
 deb:
 	packaging/build-deb.sh
 
+# Try trayd without hardware: virtual ePass2003, agent + tray, management window
+# (ARGS=--xvfb for a private X display).
+demo: setup
+	.venv/bin/python tests/demo.py $(ARGS)
+
 mo:
 	python3 packaging/compile_catalogues.py
 

@@ -282,11 +282,10 @@ def find_token_service(agent: Any) -> Any:
     service = getattr(agent, "token_service", None)
     if service is not None:
         return service
-    for comp in getattr(agent, "components", []) or []:
-        svc = getattr(comp, "service", None)
-        if svc is not None and hasattr(svc, "list_tokens"):
-            return svc
-    return None
+    find = getattr(agent, "component", None)
+    comp = find("tokens") if callable(find) else None
+    svc = getattr(comp, "service", None)
+    return svc if svc is not None and hasattr(svc, "list_tokens") else None
 
 
 class IpcComponent:

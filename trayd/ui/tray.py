@@ -19,7 +19,6 @@ Why this shape:
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import signal
@@ -48,9 +47,11 @@ ICON_SIZE = 64
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def root_install_available() -> bool:
-    """The trust engineer's root prompt exists in this build."""
-    return importlib.util.find_spec("trayd.agent.root_prompt") is not None
+def _root_prompt(agent: Any) -> Any:
+    """The trust engineer's root-certificate prompt component, if the agent runs one."""
+    find = getattr(agent, "component", None)
+    comp = find("root_prompt") if callable(find) else None
+    return comp if comp is not None and hasattr(comp, "offer_again") else None
 
 
 def _token_service(agent: Any) -> Any:
@@ -241,7 +242,7 @@ class TrayComponent:
             pending_readers=pending,
             service_down=service_down,
             notifications=bool(getattr(cfg, "notifications", True)),
-            root_install_available=root_install_available(),
+            root_install_available=bool(tokens) and _root_prompt(self.agent) is not None,
         )
 
     def refresh(self) -> None:
@@ -300,8 +301,12 @@ class TrayComponent:
         elif action.kind == "notifications":
             self._toggle_notifications()
         elif action.kind == "root_install":
-            self.launcher.spawn(["-m", "trayd", "root", "install"],
-                                on_exit=lambda _rc: self.refresh())
+            # The root prompt shows the セキュリティ警告 (subject + SHA-256) itself, in its
+            # own child dialog, on its own thread; asking again includes declined roots.
+            prompt = _root_prompt(self.agent)
+            if prompt is not None:
+                for token in self.state.tokens:
+                    prompt.offer_again(token.serial)
         elif action.kind == "quit":
             self.launcher.ui("confirm-exit", on_exit=self._on_confirm_exit)
 

@@ -1,0 +1,170 @@
+"""Drive the tray icon under Xvfb like a user: find it in trayer, click it, read its pixels.
+
+Why these tools: the icon is a GtkStatusIcon plug embedded in trayer (XEmbed), and its
+menu is a GTK popup with no accessibility bridge here. `xwininfo -tree` finds the plug
+inside trayer's panel, xdotool clicks and types (GTK menus grab the keyboard, so arrow
+keys walk the menu deterministically), and a screenshot crop of the plug tells which of
+the four icon states is really on screen.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from rig.xserver import screenshot
+
+_LINE = re.compile(
+    r"^(?P<indent>\s*)(?P<id>0x[0-9a-f]+) (?P<name>\(has no name\)|\"[^\"]*\")"
+    r"(?:: \((?P<cls>[^)]*)\))?\s+(?P<w>\d+)x(?P<h>\d+)[+-]-?\d+[+-]-?\d+\s+"
+    r"\+(?P<ax>-?\d+)\+(?P<ay>-?\d+)")
+
+
+@dataclass(frozen=True)
+class Win:
+    id: str
+    name: str
+    cls: str
+    w: int
+    h: int
+    x: int  # absolute
+    y: int
+    depth: int
+
+
+def window_tree(display: str) -> list[Win]:
+    out = subprocess.run(["xwininfo", "-display", display, "-root", "-tree"],
+                         capture_output=True, text=True, timeout=10).stdout
+    wins = []
+    for line in out.splitlines():
+        m = _LINE.match(line)
+        if m:
+            wins.append(Win(m["id"], m["name"].strip('"'), m["cls"] or "", int(m["w"]),
+                            int(m["h"]), int(m["ax"]), int(m["ay"]), len(m["indent"])))
+    return wins
+
+
+def is_viewable(display: str, win: str) -> bool:
+    out = subprocess.run(["xwininfo", "-display", display, "-id", win],
+                         capture_output=True, text=True, timeout=10).stdout
+    return "IsViewable" in out
+
+
+def wait_until(pred, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = pred()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s: {what}")
+        time.sleep(interval)
+
+
+def classify_icon(img: Image.Image) -> str:
+    """Which trayd icon state a crop shows, from its colours (see trayd/icons.py):
+    blue body = present; + green badge = logged_in; + red badge = error; grey = none."""
+    rgb = img.convert("RGB")
+    blue = green = red = grey = 0
+    for r, g, b in rgb.getdata():
+        if b > 150 and r < 90 and 70 < g < 140:
+            blue += 1
+        elif g > 130 and r < 100 and b < 110:
+            green += 1
+        elif r > 180 and g < 90 and b < 90:
+            red += 1
+        elif 120 < r < 180 and abs(r - g) < 12 and abs(g - b) < 12:
+            grey += 1
+    if red > 10:
+        return "error"
+    if green > 10:
+        return "logged_in"
+    if blue > 20:
+        return "present"
+    if grey > 10:
+        return "none"
+    return "unknown"
+
+
+class TrayDriver:
+    def __init__(self, display: str, artifacts: Path, env: dict[str, str]) -> None:
+        self.display = display
+        self.artifacts = artifacts
+        self.env = dict(env)
+        self.env["DISPLAY"] = display
+
+    def xdotool(self, *args: str) -> str:
+        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True,
+                              text=True, timeout=10, check=True).stdout
+
+    def icon_window(self, timeout: float = 20.0) -> Win:
+        """trayd's plug inside trayer's panel (the icon has docked)."""
+
+        def find() -> Win | None:
+            tree = window_tree(self.display)
+            panel = next((w for w in tree if '"panel" "trayer"' in w.cls), None)
+            if panel is None:
+                return None
+            inside = False
+            for w in tree:
+                if w is panel:
+                    inside = True
+                    continue
+                if inside and w.depth <= panel.depth:
+                    break
+                if inside and '"trayd"' in w.cls and w.w >= 16 and w.h >= 16:
+                    return w
+            return None
+
+        return wait_until(find, timeout, "trayd's icon docked in trayer")
+
+    def popups(self) -> list[Win]:
+        """trayd's mapped top-level GTK popups (the menu and its open submenus)."""
+        return [w for w in window_tree(self.display)
+                if w.depth == 5 and w.name == "trayd" and w.w > 40 and w.h > 20
+                and is_viewable(self.display, w.id)]
+
+    def open_menu(self, timeout: float = 10.0) -> Win:
+        icon = self.icon_window()
+        self.xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2))
+        self.xdotool("click", "3")
+        return wait_until(lambda: (self.popups() or [None])[0], timeout, "tray menu opened")
+
+    def keys(self, *keys: str, pause: float = 0.15) -> None:
+        """Arrow keys / Return into the open menu (GTK menus hold the keyboard grab)."""
+        for k in keys:
+            self.xdotool("key", k)
+            time.sleep(pause)  # GTK handles key repeat state per event; keep them apart
+
+    def close_menus(self) -> None:
+        for _ in range(3):
+            if not self.popups():
+                return
+            self.xdotool("key", "Escape")
+            time.sleep(0.2)
+
+    def snap(self, name: str) -> Path:
+        return screenshot(self.display, self.artifacts / f"{name}.png")
+
+    def icon_state(self, name: str = "tray-icon") -> tuple[str, Image.Image]:
+        icon = self.icon_window()
+        shot = self.snap(name)
+        crop = Image.open(shot).crop((icon.x, icon.y, icon.x + icon.w, icon.y + icon.h))
+        return classify_icon(crop), crop
+
+    def wait_icon(self, state: str, timeout: float = 20.0) -> Image.Image:
+        seen: list[str] = []
+
+        def check() -> Image.Image | None:
+            got, crop = self.icon_state(f"tray-icon-{state}")
+            seen.append(got)
+            return crop if got == state else None
+
+        try:
+            return wait_until(check, timeout, f"icon shows {state!r}", interval=0.3)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; states seen on screen: {seen[-5:]}") from None

@@ -1,0 +1,200 @@
+"""The tray icon of the real agent under Xvfb + trayer, with the virtual ePass2003.
+
+What a user sees: the icon docks; it changes when the token is inserted, logged in and
+pulled; a right click opens the menu, whose entries name the inserted token and start
+the dialogs; 終了 asks 「終了してもよろしいですか？」 first; signals stop the agent fast
+even while GTK owns its main thread; without any tray the agent says so once and keeps
+running. Screenshots go to tests/_artifacts/tray-*.png.
+"""
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from rig.agent_process import AgentProcess
+from rig.tray_driver import TrayDriver, wait_until
+from rig.xserver import have_gui_tools
+
+pytestmark = [pytest.mark.gui,
+              pytest.mark.skipif(bool(have_gui_tools()), reason="GUI tools missing")]
+
+PIN = "12345678"
+
+
+def _start_agent(env: dict[str, str], log: Path, *args: str) -> AgentProcess:
+    log.unlink(missing_ok=True)
+    agent = AgentProcess(env, log, "run", "-v", *args)
+    return agent.start()
+
+
+@pytest.fixture
+def desktop_env(gui_env, dbus_session, notification_server, tmp_path) -> dict[str, str]:
+    env = {**gui_env, **dbus_session.env}
+    env["TRAYD_UI_TEST_HOOK"] = str(tmp_path / "ui-hook.json")
+    env.pop("PYSTRAY_BACKEND", None)
+    return env
+
+
+@pytest.fixture
+def tray_agent(desktop_env, tray_host, artifacts, request):
+    agent = _start_agent(desktop_env, artifacts / f"tray-agent-{request.node.name}.log")
+    agent.wait_log("tray: icon shown")
+    yield agent
+    if agent.alive():
+        agent.stop()
+
+
+@pytest.fixture
+def driver(xdisplay, artifacts, desktop_env) -> TrayDriver:
+    return TrayDriver(xdisplay, artifacts, desktop_env)
+
+
+def _menu_lines(agent: AgentProcess) -> list[str]:
+    return re.findall(r"tray: icon=(\w+) tooltip=(.*?) menu=(\[.*\])", agent.log_text())
+
+
+def _wait_menu_with(agent: AgentProcess, text: str, timeout: float = 30.0) -> None:
+    wait_until(lambda: any(text in m[2] for m in _menu_lines(agent)), timeout,
+               f"tray menu containing {text!r}")
+
+
+def test_icon_docks_with_appindicator_and_follows_the_token(tray_agent, driver, epass2003):
+    log = tray_agent.log_text()
+    assert "pystray backend appindicator" in log
+    icon = driver.icon_window()
+    assert 16 <= icon.w <= 64 and 16 <= icon.h <= 64
+    driver.wait_icon("none")
+    driver.snap("tray-1-no-token")
+
+    tok = epass2003()  # inserted
+    driver.wait_icon("present")
+    _wait_menu_with(tray_agent, tok.label)
+    driver.snap("tray-2-token-present")
+
+    from trayd.ipc.client import connect
+
+    client = connect(timeout=2)
+    assert client is not None, "the agent's socket did not answer"
+    with client:
+        serial = wait_until(lambda: [t.serial for t in client.list_tokens()], 20,
+                            "token listed by the agent")[0]
+        client.login(serial, PIN)
+        driver.wait_icon("logged_in")
+        driver.snap("tray-3-logged-in")
+        _wait_menu_with(tray_agent, "ログアウト")
+
+    tok.remove()
+    driver.wait_icon("none")
+    driver.snap("tray-4-removed")
+
+
+def test_menu_names_the_token_and_starts_its_dialogs(tray_agent, driver, epass2003):
+    tok = epass2003()
+    _wait_menu_with(tray_agent, "ログイン…")
+    driver.open_menu()
+    driver.keys("Down", "Right")  # the token's submenu
+    wait_until(lambda: len(driver.popups()) >= 2, 10, "token submenu opened")
+    driver.snap("tray-5-menu-token-submenu")
+    # What the menu held when it was opened (the agent logs each rebuilt menu).
+    texts = _menu_lines(tray_agent)[-1][2]
+    for label in (tok.label, "トークン情報", "証明書情報", "エクスポート…", "ログイン…",
+                  "ユーザ PIN 変更…", "管理ツールを開く", "終了"):
+        assert f"'{label}'" in texts, texts
+    # The submenu opens with 証明書情報 selected (トークン情報 is insensitive before a
+    # login); Down, Down reaches ログイン….
+    driver.keys("Down", "Down", "Return")
+    tray_agent.wait_log("launcher: started -m trayd.ui login --token", timeout=10)
+    assert re.search(r"launcher: started -m trayd\.ui login --token [0-9A-Fa-f]+",
+                     tray_agent.log_text())
+
+
+def test_exit_asks_first(tray_agent, driver, desktop_env):
+    hook = Path(desktop_env["TRAYD_UI_TEST_HOOK"])
+
+    def ask_exit():
+        hook.unlink(missing_ok=True)
+        driver.open_menu()
+        driver.snap("tray-6-menu")
+        driver.keys("Up", "Return")  # Up from nothing selected = the last entry, 終了
+        tray_agent.wait_log("launcher: started -m trayd.ui confirm-exit", timeout=10)
+
+        def buttons():
+            try:
+                data = json.loads(hook.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            w = data.get("widgets", {})
+            yes = next((v for k, v in w.items() if k.endswith(".yes") and v.get("viewable")),
+                       None)
+            no = next((v for k, v in w.items() if k.endswith(".no") and v.get("viewable")),
+                      None)
+            return (yes, no) if yes and no else None
+
+        return wait_until(buttons, 20, "the exit confirmation with はい/いいえ")
+
+    yes, no = ask_exit()
+    driver.snap("tray-7-confirm-exit")
+    assert yes["text"] == "はい" and no["text"] == "いいえ"
+    driver.xdotool("mousemove", str(no["x"] + no["w"] // 2), str(no["y"] + no["h"] // 2),
+                   "click", "1")
+    tray_agent.wait_log("confirm-exit exited with 6", timeout=10)
+    time.sleep(0.3)  # absence check: the agent must still be running
+    assert tray_agent.alive()
+
+    yes, _no = ask_exit()
+    t0 = time.monotonic()
+    driver.xdotool("mousemove", str(yes["x"] + yes["w"] // 2), str(yes["y"] + yes["h"] // 2),
+                   "click", "1")
+    rc = tray_agent.proc.wait(10)
+    assert rc == 0
+    assert "tray: exit confirmed" in tray_agent.log_text()
+    assert time.monotonic() - t0 < 5
+    from trayd import paths
+
+    assert not paths.agent_socket().exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signals_stop_the_agent_while_gtk_runs(tray_agent, driver, sig):
+    driver.icon_window()
+    rc, elapsed = tray_agent.stop(sig)
+    assert rc == 0, tray_agent.log_text()[-2000:]
+    assert elapsed < 1.0, f"stopping took {elapsed:.2f}s"
+    assert "trayd agent stopped" in tray_agent.log_text()
+
+
+def test_without_a_tray_host_the_agent_says_so_once(desktop_env, notification_server,
+                                                    artifacts):
+    agent = _start_agent(desktop_env, artifacts / "tray-agent-no-host.log")
+    try:
+        notes = notification_server.wait_for(
+            lambda ns: [n for n in ns if n["summary"] == "システムトレイが見つかりません。"])
+        assert len(notes) == 1
+        assert "trayd manage" in notes[0]["body"]
+        from trayd.ipc.client import agent_running
+
+        assert agent_running(timeout=2)
+        assert agent.alive()
+    finally:
+        rc, _elapsed = agent.stop()
+    assert rc == 0
+
+
+def test_without_a_display_the_agent_runs_headless(trayd_env, dbus_session, notification_server,
+                                                   artifacts):
+    env = {**trayd_env, **dbus_session.env}
+    env.pop("DISPLAY", None)
+    agent = _start_agent(env, artifacts / "tray-agent-no-display.log")
+    try:
+        notification_server.wait_for(
+            lambda ns: [n for n in ns if n["summary"] == "トレイアイコンを表示できません。"])
+        agent.wait_log("running without one")
+        assert agent.alive()
+    finally:
+        rc, elapsed = agent.stop()
+    assert rc == 0 and elapsed < 1.0
