@@ -141,7 +141,8 @@ def remove_created_databases(report: Report) -> None:
     from trayd.core import trust_state
     from trayd.platform import nss
 
-    for raw in list(trust_state.load().created_databases):
+    state = trust_state.load()
+    for raw in list(state.created_databases):
         path = Path(raw)
         if not (path / "cert9.db").is_file():
             report.add("database", raw, "gone")
@@ -153,6 +154,12 @@ def remove_created_databases(report: Report) -> None:
         except (TraydError, OSError) as exc:
             report.add("database", raw, "failed", repr(exc))
             continue
+        if report.dry_run:  # what trayd itself put there is about to go
+            ours_certs = {r.nickname for r in state.roots
+                          if r.database == raw and r.previous_trust is None}
+            ours_mods = {m.name for m in state.modules if m.database == raw}
+            certs = [c for c in certs if c.nickname not in ours_certs]
+            modules = [m for m in modules if m.name not in ours_mods]
         if certs or modules:
             report.add("database", raw, "kept", "not empty")
             continue
