@@ -141,7 +141,7 @@ def test_change_pin_des(epass2003, env, openssl_legacy_env):
 def test_remove_and_pull_mid_login(epass2003, env, pcscd_up):
     tok = epass2003()
     tok.pull_on_ins(0x82)  # the token vanishes at the PIN verification
-    r = pkcs11_tool("--login", "--pin", "12345678", "-O", env=env)
+    r = pkcs11_tool("--login", "--pin", "00000000", "-O", env=env)
     assert r.returncode != 0
     assert tok.pulled.is_set() and not tok.inserted
     wait_card_state(tok.reader, present=False)

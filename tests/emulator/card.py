@@ -130,7 +130,7 @@ class Epass2003Card(VirtualCard):
         self.lock = threading.RLock()
         self.apdu_log: list[tuple[bytes, bytes]] = []   # on the wire
         self.plain_log: list[tuple[bytes, bytes]] = []  # after unwrapping SM
-        self.before_apdu: Callable[[bytes], None] | None = None
+        self.before_apdu: Callable[[bytes], bool] | None = None  # True = drop
         self.signatures = 0
         self._reset_state()
 
@@ -157,8 +157,10 @@ class Epass2003Card(VirtualCard):
 
     # --- dispatch -------------------------------------------------------------------------
     def apdu(self, command: bytes) -> bytes:
-        if self.before_apdu is not None:
-            self.before_apdu(command)
+        if self.before_apdu is not None and self.before_apdu(command):
+            with self.lock:  # dropped: the token vanished before it could act on it
+                self.apdu_log.append((command, b""))
+            return b""
         with self.lock:
             try:
                 response = self._handle(command)
@@ -218,9 +220,7 @@ class Epass2003Card(VirtualCard):
         rdata, sw = self._plain(cmd, data, le or (256 if le == 0 else None), cla=plain_cla)
         plain_raw = bytes([plain_cla, cmd.ins, cmd.p1, cmd.p2]) + encode_body(data, le)
         self.plain_log.append((plain_raw, rdata + sw))
-        if sw != SW_OK:
-            return sw
-        return self.session.wrap_response(rdata, sw)
+        return self.session.wrap_response(rdata if sw == SW_OK else b"", sw)
 
     def _plain(self, cmd: Apdu, data: bytes, le: int | None,
                cla: int | None = None) -> tuple[bytes, bytes]:

@@ -70,12 +70,22 @@ def opensc_token_label(label: str, pin_label: str = PIN_LABEL) -> str:
     label is empty or exactly "PIN".
     """
     if not pin_label or pin_label == "PIN":
-        return label.encode()[:32].decode(errors="ignore").rstrip()
+        return _strcpy_bp(label, 32).rstrip()
     pl = len(pin_label.encode())
     if not label or pl + len("L... ()") > 32:
-        return pin_label.encode()[:32].decode(errors="ignore").rstrip()
+        return _strcpy_bp(pin_label, 32).rstrip()
     keep = min(len(label.encode()), 32 - pl - 3)
-    return f"{label.encode()[:keep].decode(errors='ignore')} ({pin_label})"
+    return f"{_strcpy_bp(label, keep)} ({pin_label})"
+
+
+def _strcpy_bp(text: str, size: int) -> str:
+    """OpenSC's strcpy_bp: a text longer than `size` bytes is cut and ends in '...'."""
+    raw = text.encode()
+    if len(raw) > size:
+        raw = raw[:size]
+        if size > 3:
+            raw = raw[:size - 3] + b"..."
+    return raw.decode(errors="replace")
 
 
 def wire_ins(apdu: bytes) -> int | None:
@@ -144,7 +154,8 @@ class Epass2003:
         """Vanish (socket closed, no reply) at the next wire APDU for which predicate is true.
 
         The predicate sees the APDU as sent on the wire: under SM the CLA has 0x0C set and
-        the data are encrypted, but INS/P1/P2 are plain. One-shot.
+        the data are encrypted, but INS/P1/P2 are plain. One-shot. The card does not act
+        on that APDU; it is logged in `apdu_log` with an empty response.
         """
         self._pull = predicate
 
@@ -164,12 +175,14 @@ class Epass2003:
             return False
         self.pull_on(pred)
 
-    def _check_pull(self, apdu: bytes) -> None:
+    def _check_pull(self, apdu: bytes) -> bool:
         pred = self._pull
         if pred is not None and pred(apdu):
             self._pull = None
             self.pulled.set()
             self.link.remove()  # from the serving thread: the reply will never be sent
+            return True
+        return False
 
     # --- state for assertions -----------------------------------------------------------
     @property

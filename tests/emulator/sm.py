@@ -123,6 +123,7 @@ class SmSession:
     card_random: bytes = b""
     open: bool = False
     check_mac: bool = True
+    firmware_ber: bool = True  # one-byte 87 lengths up to 0xFF, as real tokens send
     _pending_auth: bool = field(default=False, repr=False)
 
     @property
@@ -200,11 +201,17 @@ class SmSession:
         return data, le
 
     def wrap_response(self, data: bytes, sw: bytes) -> bytes:
-        """Wrap a successful response: 87 (encrypted data) 99 (SW) 8E (MAC) SW."""
+        """Wrap a response: 87 (encrypted data) 99 (SW) 8E (MAC over both), then the SW.
+
+        Error SWs are wrapped too (99 + 8E, no data): OpenSC 0.24+ rejects an SM response
+        without them. Like the real firmware (see OpenSC's "wrong BER-TLV" workaround),
+        an 87 length of 0x80..0xFF is written as one byte, not as 81 LL; OpenSC parses both.
+        """
         out = b""
         if data:
             enc = b"\x01" + cbc_encrypt(self.kind, self.s_enc, iso_pad(data, self.bs))
-            out += b"\x87" + tlv_len(len(enc)) + enc
+            n = len(enc)
+            out += b"\x87" + (bytes([n]) if n < 0x100 and self.firmware_ber else tlv_len(n)) + enc
         out += b"\x99\x02" + sw
         mac = self._mac(iso_pad(out, self.bs))
         return out + b"\x8e\x08" + mac + sw
