@@ -56,6 +56,7 @@ class RootPrompt:
         self._child: subprocess.Popen | None = None
         self._notified: set[str] = set()  # fingerprints told about (headless), this run
         self._browser_offered = False
+        self.checks = 0  # tokens examined so far (tests and `trayd doctor` read it)
 
     # -- component protocol -------------------------------------------------------------
     def start(self, agent: Any = None) -> None:
@@ -94,6 +95,8 @@ class RootPrompt:
                 self.check_token(serial, label, ignore_declined=(kind == "again"))
             except Exception:  # noqa: BLE001 - a bad token must not kill the component
                 log.exception("root prompt: checking token %s failed", serial)
+            finally:
+                self.checks += 1
 
     # -- the work -----------------------------------------------------------------------
     def _service(self) -> Any:

@@ -72,7 +72,6 @@ def details(cert) -> list[tuple[str, str]]:
 
 def _build(root, cert, token: str | None):
     """The dialog window; returns it (a base.Dialog whose `result` is "yes"/"no"/None)."""
-    import tkinter as tk
     from tkinter import ttk
 
     from trayd.ui.dialogs.base import Dialog, _icon
@@ -113,7 +112,6 @@ def _build(root, cert, token: str | None):
     d.cancel = lambda: d.close("no")  # type: ignore[method-assign]
     d.protocol("WM_DELETE_WINDOW", d.cancel)
     d.bind("<Escape>", lambda _e: d.cancel())
-    _ = tk  # keep the lazy import explicit
     return d
 
 

@@ -1,0 +1,275 @@
+"""The first-insertion root certificate prompt inside the real agent.
+
+The real `Agent` (PC/SC monitor on the private pcscd, D-Bus notifier on a private bus with
+the recording notification server) runs in this process with the real
+`LocalTokenService` over OpenSC and the emulator; the token component (when it exists,
+else a minimal stand-in posting `TokenIdentified` like it) identifies inserted tokens,
+and `RootPrompt` reacts. With a display the security warning is a real Tk child process
+on Xvfb, clicked with xdotool; without one, the notification is asserted.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from trayd.events import CardInserted, CardRemoved, TokenIdentified
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def mkdb(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{path}", "--empty-password"], check=True)
+    return path
+
+
+def certutil_L(db: Path) -> str:
+    return subprocess.run(["certutil", "-L", "-d", f"sql:{db}", "-h", "internal"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+class _Identify:
+    """Stand-in for the token component until it exists: on CardInserted, read the
+    token over PKCS#11 and post TokenIdentified (what the real component does)."""
+
+    name = "identify"
+
+    def __init__(self, agent, service) -> None:
+        self.agent, self.service = agent, service
+
+    def start(self, agent) -> None:
+        self.unsub = agent.bus.subscribe(CardInserted, self._inserted)
+        self.unsub2 = agent.bus.subscribe(CardRemoved, self._removed)
+
+    def _inserted(self, ev: CardInserted) -> None:
+        def work() -> None:
+            info = self.service.token_in_reader(ev.reader)
+            if info:
+                self.agent.bus.post(TokenIdentified(reader=ev.reader, serial=info.serial,
+                                                    label=info.label, model=ev.model))
+        threading.Thread(target=work, daemon=True).start()
+
+    def _removed(self, ev: CardRemoved) -> None:
+        self.service.reader_removed(ev.reader)
+
+    def stop(self) -> None:
+        self.unsub()
+        self.unsub2()
+
+
+def _this_bus_notifier(dbus_session):
+    """The real D-Bus notifier, connected to THIS test's bus: libdbus caches the session
+    bus address per process, so an in-process agent would keep using the first test's."""
+    import dbus.bus
+
+    from trayd.platform.notifier import BUS_NAME, INTERFACE, OBJECT_PATH, DbusNotifier
+
+    class Notifier(DbusNotifier):
+        def _connect(self) -> None:
+            if self._bus is None:
+                self._bus = dbus.bus.BusConnection(dbus_session.address)
+            proxy = self._bus.get_object(BUS_NAME, OBJECT_PATH, introspect=False)
+            self._method = proxy.get_dbus_method("Notify", INTERFACE)
+            self.server = ("test",)
+
+    return Notifier()
+
+
+class AgentRun:
+    def __init__(self, monkeypatch, dbus_session) -> None:
+        from trayd import i18n
+        from trayd.agent.agent import Agent
+        from trayd.agent.root_prompt import RootPrompt
+        from trayd.config import Config
+
+        monkeypatch.setenv("TRAYD_LANGUAGE", "en")
+        i18n.set_language("en")
+        self.cfg = Config(language="en")
+        self.agent = Agent(self.cfg, tray=False, notifier=_this_bus_notifier(dbus_session))
+        self.identified: list[TokenIdentified] = []
+        self.agent.bus.subscribe(TokenIdentified, self.identified.append)
+        try:
+            tc = importlib.import_module("trayd.agent.token_component")
+            comp = tc.create(self.agent)
+            self.agent.add_component(comp)
+        except ModuleNotFoundError:
+            from trayd.core.token_service import LocalTokenService
+
+            self.agent.token_service = LocalTokenService(self.cfg)
+            self.agent.add_component(_Identify(self.agent, self.agent.token_service))
+        self.prompt = RootPrompt(self.agent)
+        self.agent.add_component(self.prompt)
+        self.thread = threading.Thread(target=self.agent.run, daemon=True)
+
+    def __enter__(self) -> "AgentRun":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.agent.request_stop()
+        self.thread.join(10)
+        svc = getattr(self.agent, "token_service", None)
+        if svc is not None:
+            svc.close()
+        from trayd import i18n
+
+        i18n.set_language(os.environ.get("TRAYD_LANGUAGE", "auto"))
+
+    def wait_checks(self, n: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.prompt.checks >= n:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"root prompt checked {self.prompt.checks} tokens, wanted {n}")
+
+
+def _wait_removed(run: AgentRun, reader: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = run.agent.readers.get(reader)
+        if info is None or not info.card_present:
+            return
+        time.sleep(0.05)
+    raise AssertionError("removal not seen")
+
+
+@pytest.fixture
+def headless(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+
+def test_headless_notifies_once_and_not_on_second_insertion(
+        home, epass2003, dbus_session, notification_server, monkeypatch, headless):
+    mkdb(home / ".pki/nssdb")
+    before = certutil_L(home / ".pki/nssdb")
+    tok = epass2003(insert=False)
+    with AgentRun(monkeypatch, dbus_session) as run:
+        time.sleep(0.5)
+        tok.insert()
+        run.wait_checks(1)
+        notes = notification_server.wait_for(
+            lambda ns: [n for n in ns if n["summary"] == "Root certificate not installed"])
+        note = [n for n in notes if n["summary"] == "Root certificate not installed"][0]
+        assert "trayd root install" in note["body"] and "EPPCERT Test Root CA" in note["body"]
+        # the browser offer is a notification too (nothing registered yet)
+        notification_server.wait_for(
+            lambda ns: any("trayd browser register" in n["body"] for n in ns))
+        tok.remove()
+        _wait_removed(run, tok.reader)
+        tok.insert()
+        run.wait_checks(2)
+        time.sleep(0.5)
+        summaries = [n["summary"] for n in notification_server.notifications]
+        assert summaries.count("Root certificate not installed") == 1, summaries
+        assert len(run.identified) == 2
+    # nothing was installed without a yes
+    assert certutil_L(home / ".pki/nssdb") == before
+
+
+# ------------------------------------------------------------------ with a display
+
+def _hook_widget(hook: Path, name: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = json.loads(hook.read_text())
+            w = state["widgets"].get(name)
+            if w and w.get("viewable") and w["w"] > 1:
+                return w
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no widget {name} in {hook}")
+
+
+def _click(display: str, w: dict) -> None:
+    x, y = w["x"] + w["w"] // 2, w["y"] + w["h"] // 2
+    subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"],
+                   env=dict(os.environ, DISPLAY=display), check=True, timeout=10)
+
+
+@pytest.fixture
+def with_display(xdisplay, monkeypatch, tmp_path):
+    monkeypatch.setenv("DISPLAY", xdisplay)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    hook = tmp_path / "ui-hook.json"
+    monkeypatch.setenv("TRAYD_UI_TEST_HOOK", str(hook))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    return xdisplay, hook
+
+
+def test_dialog_yes_installs_in_every_database_and_is_not_asked_again(
+        home, epass2003, pki, dbus_session, notification_server, monkeypatch, with_display,
+        snap):
+    display, hook = with_display
+    dbs = [mkdb(home / ".pki/nssdb"), mkdb(home / ".mozilla/firefox/x.default-release")]
+    tok = epass2003(insert=False)
+    with AgentRun(monkeypatch, dbus_session) as run:
+        time.sleep(0.5)
+        tok.insert()
+        yes = _hook_widget(hook, "root.yes")
+        text = json.loads(hook.read_text())["widgets"]["root.text"]["text"]
+        assert "EPPCERT Test Root CA" in text and "Thumbprint (sha1)" in text
+        details = json.loads(hook.read_text())["widgets"]
+        from trayd.core.trust_roots import colon_hex, facts
+
+        root = facts(pki.root_der)
+        shown = [w.get("text", "") for k, w in details.items() if k.startswith("root.detail.")]
+        assert colon_hex(root.sha256) in shown and colon_hex(root.sha1) in shown
+        snap("root-warning-dialog")
+        _click(display, yes)
+        # then the browser offer: はい registers OpenSC
+        hook.unlink()
+        _click(display, _hook_widget(hook, "browser.yes"))
+        run.wait_checks(1)
+        notification_server.wait_for(
+            lambda ns: any(n["summary"] == "Root certificate installed" for n in ns))
+        for db in dbs:
+            line = [ln for ln in certutil_L(db).splitlines()
+                    if ln.startswith("EPPCERT Test Root CA (trayd)")]
+            assert line and line[0].split()[-1] == "C,,", certutil_L(db)
+            assert "OpenSC (trayd)" in (db / "pkcs11.txt").read_text()
+        # second insertion: already trusted → no dialog
+        tok.remove()
+        _wait_removed(run, tok.reader)
+        hook.unlink(missing_ok=True)
+        tok.insert()
+        run.wait_checks(2)
+        time.sleep(1.0)
+        assert not hook.exists() or "root.yes" not in json.loads(hook.read_text())["widgets"]
+
+
+def test_dialog_no_is_remembered(home, epass2003, pki, dbus_session, notification_server,
+                                 monkeypatch, with_display):
+    display, hook = with_display
+    db = mkdb(home / ".pki/nssdb")
+    before = certutil_L(db)
+    from trayd.core import trust_state
+    from trayd.core.trust_roots import facts
+
+    with trust_state.Update() as st:
+        st.browser_declined = True  # only the root question in this test
+    tok = epass2003(insert=False)
+    with AgentRun(monkeypatch, dbus_session) as run:
+        time.sleep(0.5)
+        tok.insert()
+        _click(display, _hook_widget(hook, "root.no"))
+        run.wait_checks(1)
+        assert trust_state.is_declined(facts(pki.root_der).sha256)
+        tok.remove()
+        _wait_removed(run, tok.reader)
+        hook.unlink(missing_ok=True)
+        tok.insert()
+        run.wait_checks(2)
+        time.sleep(1.0)
+        assert not hook.exists() or "root.no" not in json.loads(hook.read_text())["widgets"]
+    assert certutil_L(db) == before
