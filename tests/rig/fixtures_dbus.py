@@ -69,10 +69,11 @@ class DbusSession:
 
     def start(self, timeout: float = 10.0) -> None:
         daemon = shutil.which("dbus-daemon") or "/usr/bin/dbus-daemon"
+        self._log = open(self.workdir / "dbus-daemon.log", "ab")
         self.proc = subprocess.Popen(
             [daemon, "--config-file", str(self.conf), "--nofork", "--print-address"],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-            start_new_session=True)
+            stderr=self._log, start_new_session=True)
         line = self.proc.stdout.readline().strip() if self.proc.stdout else ""
         if not line:
             raise RuntimeError("dbus-daemon did not print its address")
@@ -89,6 +90,9 @@ class DbusSession:
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
+        if getattr(self, "_log", None):
+            self._log.close()
+            self._log = None
 
 
 class RecordingService:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -179,15 +180,20 @@ class PcscMonitor:
     def stop(self, timeout: float = 2.0) -> None:
         """Cancel the blocking wait and join the thread (returns at once in practice)."""
         self._stop.set()
-        with self._ctx_lock:
-            if self._ctx is not None:
-                from smartcard import scard
+        if not self._thread or self._thread is threading.current_thread():
+            return
+        # SCardCancel only ends a wait that is already running; if the thread was between
+        # its stop check and the wait, the first cancel is lost, so repeat until it ends.
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            with self._ctx_lock:
+                if self._ctx is not None:
+                    from smartcard import scard
 
-                scard.SCardCancel(self._ctx)
-        if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("PC/SC monitor thread did not stop within %.1f s", timeout)
+                    scard.SCardCancel(self._ctx)
+            self._thread.join(0.05)
+        if self._thread.is_alive():
+            log.warning("PC/SC monitor thread did not stop within %.1f s", timeout)
 
     @property
     def alive(self) -> bool:
