@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--token", metavar="SERIAL", help=_("only this token"))
     i.add_argument("--system", action="store_true",
                    help=_("also install it system-wide (asks for the administrator password)"))
+    i.add_argument("--dialog", action="store_true",
+                   help=_("ask with the security warning window instead of the terminal"))
     i.add_argument("--json", action="store_true", help=_("machine-readable output"))
     i.set_defaults(func=run_install)
     r = rsub.add_parser("remove", help=_("remove a root certificate that trayd installed"))
@@ -185,6 +187,36 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes", "はい")
 
 
+def _use_dialog(args: argparse.Namespace) -> bool:
+    """The window asks when requested, or when started without a terminal (the tray's
+    menu entry) on a desktop."""
+    import os
+
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if args.dialog:
+        return True
+    return has_display and not sys.stdin.isatty()
+
+
+def _dialog_confirms(cert: CertFacts, token: str | None) -> bool:
+    """Show the セキュリティ警告 window (`python -m trayd.ui root-warning`); True on はい."""
+    import os
+    import subprocess
+    import tempfile
+
+    from trayd.core.certificates import der_to_pem
+
+    with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as f:
+        f.write(der_to_pem(cert.der))
+    try:
+        argv = [sys.executable, "-m", "trayd.ui", "root-warning", "--cert", f.name]
+        if token:
+            argv += ["--token", token]
+        return subprocess.run(argv, stdin=subprocess.DEVNULL).returncode == 0
+    finally:
+        os.unlink(f.name)
+
+
 def run_install(args: argparse.Namespace, cfg: Config) -> int:
     from trayd.platform import nss, trust_install
 
@@ -232,7 +264,11 @@ def run_install(args: argparse.Namespace, cfg: Config) -> int:
         if not args.yes:
             if args.json:
                 raise UsageError(detail=_("--json needs --yes (nothing was installed)."))
-            if not _confirm(_("Do you want to install this certificate?")):
+            if _use_dialog(args):
+                confirmed = _dialog_confirms(cert, cand.token_serial)
+            else:
+                confirmed = _confirm(_("Do you want to install this certificate?"))
+            if not confirmed:
                 declined_any = True
                 print(_("Not installed."))
                 results.append({**cand.to_json(), "result": "declined", "changes": []})
