@@ -103,11 +103,25 @@ def save(state: TrustState) -> None:
 
 
 class Update:
-    """`with trust_state.Update() as st: ...` — load, change, save under a lock."""
+    """`with trust_state.Update() as st: ...` — load, change, save under a lock: a thread
+    lock for the agent's threads and `flock` on `trust.lock` for the CLI running beside
+    the agent (both may record an install at the same moment)."""
 
     def __enter__(self) -> TrustState:
+        import fcntl
+
         _lock.acquire()
-        self.state = load()
+        try:
+            path = state_file().with_name("trust.lock")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self.state = load()
+        except BaseException:
+            if getattr(self, "_fd", None) is not None:
+                os.close(self._fd)
+            _lock.release()
+            raise
         return self.state
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -115,6 +129,8 @@ class Update:
             if exc_type is None:
                 save(self.state)
         finally:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
             _lock.release()
 
 
