@@ -62,9 +62,11 @@ def extracted(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def shipped_sources() -> list[str]:
-    """Every file of the trayd package in the source tree (what git would add)."""
+    """Every file of the trayd package in the source tree (what git would add): modules
+    and data alike, so a data file missing from pyproject's package-data is caught."""
     r = sh("git", "ls-files", "-co", "--exclude-standard", "--", "trayd", cwd=ROOT)
-    return sorted(f for f in r.stdout.split() if f.endswith(".py") and (ROOT / f).is_file())
+    return sorted(f for f in r.stdout.split()
+                  if (ROOT / f).is_file() and not f.startswith("trayd/locale/"))
 
 
 def test_lintian_reports_no_errors(deb: Path) -> None:
@@ -194,6 +196,12 @@ def test_install_use_remove_reinstall(deb: Path, tmp_path: Path, pcscd_up) -> No
         sh("systemd-analyze", "verify", "--user", "/usr/lib/systemd/user/trayd.service",
            env={**clean_env(home), "XDG_RUNTIME_DIR": str(home / "run")})
         assert sh("man", "-w", "trayd", env=env).stdout.strip().endswith("trayd.1.gz")
+        # Bash completion offers the discovered commands (from `trayd --help`).
+        script = ('source /usr/share/bash-completion/completions/trayd; '
+                  'COMP_WORDS=(trayd do); COMP_CWORD=1; _trayd; echo "${COMPREPLY[*]}"; '
+                  'COMP_WORDS=(trayd doctor --); COMP_CWORD=2; _trayd; echo "${COMPREPLY[*]}"')
+        out = sh("bash", "-c", script, env=env, cwd=home).stdout.splitlines()
+        assert out[0].split() == ["doctor"] and "--json" in out[1].split()
 
         # A running agent (as autostart would start it) stops when the package goes.
         agent = subprocess.Popen(["trayd", "run", "--no-tray"], env=env_pcsc, cwd=home,
