@@ -190,3 +190,25 @@ def test_system_install_with_private_layout(home, own_pki, tmp_path):
     assert not Path(result.path).exists()
     assert own_pki.path("root").read_text().strip().splitlines()[1] not in \
         (etc / "ca-certificates.crt").read_text()
+
+
+def test_status_text_with_token(epass2003, trayd_env, home):
+    """`trayd root status` names the token's CA certificate and where it is trusted."""
+    env = dict(trayd_env, TRAYD_LANGUAGE="en")
+    mkdb(home / ".pki/nssdb")
+    tok = epass2003()
+    out = run_trayd("root", "status", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "CN=EPPCERT Test Root CA" in out.stdout
+    assert f"on token {tok.serial}" in out.stdout
+    assert "not trusted" in out.stdout
+    assert run_trayd("root", "install", "--yes", env=env).returncode == 0
+    out = run_trayd("root", "status", env=env).stdout
+    assert "trusted (C,,) installed by trayd" in out
+    ja = run_trayd("root", "status", env=dict(env, TRAYD_LANGUAGE="ja")).stdout
+    assert "信頼されています (C,,) trayd がインストール" in ja
+    # declined earlier → status says so (the prompt won't ask on insertion)
+    from trayd.core import trust_roots, trust_state
+
+    trust_state.decline(trust_roots.facts(tok.root_cert_der).sha256)
+    assert "Declined earlier" in run_trayd("root", "status", env=env).stdout
