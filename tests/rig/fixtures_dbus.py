@@ -15,6 +15,11 @@ Fixtures (all function-scoped, so each test starts from a clean desktop):
 - `screensaver` → `RecordingService` owning `org.freedesktop.ScreenSaver`
   (/org/freedesktop/ScreenSaver and /ScreenSaver); `.locks` lists the Lock() calls.
 
+In-process D-Bus clients must connect with `dbus.bus.BusConnection(address)` (as
+`trayd.platform.notifier.session_bus()` does): libdbus caches the session address for
+the whole process, so `dbus.SessionBus()` would dial the first test's (dead) bus. Run
+code that uses `dbus.SessionBus()` (plyer, …) in a child process.
+
 Example:
     def test_x(trayd_env, dbus_session, notification_server):
         env = {**trayd_env, **dbus_session.env}

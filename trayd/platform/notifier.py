@@ -26,6 +26,24 @@ NOTIFY_SIGNATURE = "susssasa{sv}i"
 CALL_TIMEOUT = 5.0  # seconds; a hung server must not hold the worker for D-Bus's 25 s
 
 
+def session_bus():
+    """A new private connection to the session bus named by the environment *now*.
+
+    Why not `dbus.SessionBus()`: libdbus caches the session bus address for the life of
+    the process, so a process whose DBUS_SESSION_BUS_ADDRESS changed (tests, a re-login
+    of a long-lived agent) would keep dialling a dead bus.
+    """
+    import os
+
+    import dbus
+    import dbus.bus
+
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if address:
+        return dbus.bus.BusConnection(address)
+    return dbus.SessionBus(private=True)
+
+
 class Notifier(Protocol):
     def warm_up(self) -> bool: ...
 
@@ -50,7 +68,7 @@ class DbusNotifier:
         import dbus
 
         if self._bus is None:
-            self._bus = dbus.SessionBus(private=True)
+            self._bus = session_bus()
         proxy = self._bus.get_object(BUS_NAME, OBJECT_PATH, introspect=False)
         self._method = proxy.get_dbus_method("Notify", INTERFACE)
         try:

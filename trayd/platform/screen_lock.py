@@ -25,7 +25,9 @@ def lock_via_dbus(timeout: float = 3.0) -> bool:
         return False
     bus = None
     try:
-        bus = dbus.SessionBus(private=True)
+        from trayd.platform.notifier import session_bus
+
+        bus = session_bus()
         for path in SCREENSAVER_PATHS:
             try:
                 obj = bus.get_object(SCREENSAVER_NAME, path, introspect=False)

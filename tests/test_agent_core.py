@@ -1,0 +1,186 @@
+"""The Agent in-process: components, main-loop owner, stop, notify(), readers snapshot."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from trayd.agent.agent import Agent
+from trayd.cli.commands.run import load_components
+from trayd.config import Config
+from trayd.errors import AlreadyRunning
+from trayd.events import CardInserted, CardRemoved, ReaderAdded, ServiceDown, TokenIdentified
+
+ATR = bytes.fromhex("3B9F958131FE9F006646530500000071DF000000000000")
+
+
+class FakeNotifier:
+    """Pure-logic stand-in for the D-Bus notifier (the real one is tested elsewhere)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.event = threading.Event()
+
+    def warm_up(self) -> bool:
+        return True
+
+    def notify(self, summary, body="", *, icon="", timeout_ms=-1, replaces_id=0, hints=None):
+        self.calls.append((summary, body, icon, timeout_ms, replaces_id, dict(hints or {})))
+        self.event.set()
+        return len(self.calls)
+
+    def close(self) -> None:
+        pass
+
+    def wait(self, n: int, timeout: float = 5.0) -> list[tuple]:
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.calls) >= n, self.calls
+        return self.calls
+
+
+class Recorder:
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def start(self, agent) -> None:
+        self.log.append("start")
+        agent.bus.subscribe(CardInserted, lambda e: self.log.append(f"ins:{e.reader}"))
+
+    def stop(self) -> None:
+        self.log.append("stop")
+
+
+class Broken:
+    name = "broken"
+
+    def start(self, agent) -> None:
+        raise RuntimeError("boom")
+
+    def stop(self) -> None:
+        raise AssertionError("never started, never stopped")
+
+
+class Owner:
+    """Plays the tray: owns the main loop until stop_main_loop()."""
+
+    def __init__(self) -> None:
+        self.quit = threading.Event()
+        self.ran = False
+
+    def run_main_loop(self) -> None:
+        self.ran = True
+        self.quit.wait()
+
+    def stop_main_loop(self) -> None:
+        self.quit.set()
+
+
+@pytest.fixture
+def agent(home, pcscd_up):
+    return Agent(Config(), tray=False, notifier=FakeNotifier())
+
+
+def run_in_thread(agent: Agent) -> threading.Thread:
+    t = threading.Thread(target=agent.run, daemon=True)
+    t.start()
+    assert agent.monitor.ready.wait(10)
+    return t
+
+
+def test_components_start_stop_and_a_broken_one_is_skipped(agent, caplog):
+    rec = Recorder()
+    agent.add_component(Broken())
+    agent.add_component(rec)
+    t = run_in_thread(agent)
+    agent.bus.post(CardInserted(reader="X", atr=ATR, model="ePass2003"))
+    agent.request_stop()
+    t.join(2)
+    assert not t.is_alive()
+    assert rec.log == ["start", "ins:X", "stop"]
+    assert "component broken failed to start" in caplog.text
+
+
+def test_main_loop_owner_is_run_and_stopped(agent):
+    owner = Owner()
+    agent.set_main_loop_owner(owner)
+    t = run_in_thread(agent)
+    time.sleep(0.1)
+    assert owner.ran
+    t0 = time.monotonic()
+    agent.request_stop()
+    t.join(2)
+    assert not t.is_alive() and time.monotonic() - t0 < 1.0
+
+
+def test_notify_respects_the_switch(agent):
+    t = run_in_thread(agent)
+    try:
+        agent.notify("hello", "world", icon_state="logged_in")
+        calls = agent.worker.notifier.wait(1)
+        assert calls[0][:2] == ("hello", "world")
+        assert calls[0][2].endswith("trayd-logged_in-64.png")
+        agent.config.notifications = False
+        agent.notify("quiet")
+        time.sleep(0.2)
+        assert len(agent.worker.notifier.calls) == 1
+    finally:
+        agent.request_stop()
+        t.join(2)
+
+
+def test_readers_snapshot_follows_events(agent):
+    bus = agent.bus
+    bus.post(ReaderAdded(reader="R"))
+    assert agent.readers["R"].card_present is False
+    assert agent.icon_state() == "none"
+    bus.post(CardInserted(reader="R", atr=ATR, model="ePass2003"))
+    bus.post(TokenIdentified(reader="R", serial="S1", label="L"))
+    info = agent.readers["R"]
+    assert (info.card_present, info.model, info.label, info.serial) == (
+        True, "ePass2003", "L", "S1")
+    assert agent.icon_state() == "present"
+    snapshot = agent.readers
+    bus.post(CardRemoved(reader="R", atr=ATR, model="ePass2003"))
+    assert snapshot["R"].card_present  # a copy, not a live view
+    assert agent.readers["R"].label is None
+    bus.post(ServiceDown(detail="x"))
+    assert agent.icon_state() == "error"
+
+
+def test_second_agent_in_the_same_session_is_refused(agent):
+    agent.acquire_instance()
+    other = Agent(Config(), tray=False, notifier=FakeNotifier())
+    with pytest.raises(AlreadyRunning) as err:
+        other.acquire_instance()
+    import os
+
+    assert err.value.pid == os.getpid() and err.value.exit_code == 0
+    agent._lock.release()
+
+
+def test_load_components_skips_missing_and_broken(agent, tmp_path, monkeypatch, caplog):
+    pkg = tmp_path / "plug"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "good.py").write_text(
+        "class C:\n    name = 'good'\n    def start(self, a): pass\n    def stop(self): pass\n"
+        "def create(agent):\n    return C()\n")
+    (pkg / "declines.py").write_text("def create(agent):\n    return None\n")
+    (pkg / "explodes.py").write_text("raise ImportError('no libfoo')\n")
+    (pkg / "nocreate.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    caplog.set_level("INFO")
+    got = load_components(agent, ("plug.good", "plug.missing", "plug.declines",
+                                   "plug.explodes", "plug.nocreate", "trayd.ui.tray"),
+                          tray=False)
+    assert [c.name for c in got] == ["good"]
+    text = caplog.text
+    assert "plug.missing not installed" in text
+    assert "plug.explodes skipped: import failed" in text
+    assert "plug.nocreate skipped: it has no create" in text
+    assert "tray disabled" in text
