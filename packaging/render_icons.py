@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
-STATES = ("idle", "ready", "normal", "present", "inserted", "token")
+STATES = ("present", "none")  # trayd.icons.STATES: the token as inserted
 
 
 def _from_trayd(size: int):
