@@ -108,3 +108,24 @@ def test_tstclnt_authenticates_with_the_token_after_register(epass2003, trayd_en
     empty = ("\nCertificate Nickname                                         Trust Attributes\n"
              "                                                             SSL,S/MIME,JAR/XPI\n\n")
     assert after == empty
+
+
+def test_trust_checks_do_not_touch_the_token_once_opensc_is_registered(
+        epass2003, trayd_env, home, pki, monkeypatch):
+    """certutil/modutil load every module in pkcs11.txt; trayd's own NSS calls must not bind
+    the card (a second binder makes the ePass2003 re-authenticate and can drop a login)."""
+    from trayd.core import trust_roots
+    from trayd.platform import browser_module, trust_install
+
+    for k, v in trayd_env.items():
+        monkeypatch.setenv(k, v)
+    tok = epass2003()
+    browser_module.register(OPENSC_PKCS11)
+    root = trust_roots.facts(pki.root_der)
+    before = len(tok.apdu_log)
+    trust_install.install_root(root)
+    assert trust_install.trusted_everywhere(root)
+    browser_module.status()
+    trust_install.remove_root(root.sha256)
+    browser_module.unregister()
+    assert len(tok.apdu_log) == before, "trayd's NSS tool calls talked to the card"

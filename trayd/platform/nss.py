@@ -39,6 +39,7 @@ CHROMIUM_DBS: tuple[tuple[str, str], ...] = (
     ("pki-xdg", ".local/share/pki/nssdb"),
 )
 TOOL_TIMEOUT = 60
+NO_PCSCD_SOCKET = "/nonexistent/trayd-nss-tools-must-not-touch-the-token"
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,11 @@ def _run(tool: str, db: NssDatabase | Path | str, args: list[str],
         raise NssToolError(tool=tool, database=where, detail="missing")
     env = dict(os.environ)
     env.setdefault("NSS_DEFAULT_DB_TYPE", "sql")
+    # certutil/modutil load every module in pkcs11.txt. With OpenSC registered that would
+    # bind the token (the ePass2003 then re-authenticates its secure-messaging session and
+    # can drop the agent's login) just to list certificates. Point libpcsclite at a socket
+    # that does not exist: the module loads, sees no readers, touches no card.
+    env["PCSCLITE_CSOCK_NAME"] = NO_PCSCD_SOCKET
     try:
         proc = subprocess.run([exe, *args], input=input, capture_output=True,
                               timeout=TOOL_TIMEOUT, env=env,
