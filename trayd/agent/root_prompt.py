@@ -154,8 +154,11 @@ class RootPrompt:
                   "browsers, run: trayd root install").format(name=cert.common_name),
                 "present")
             return
-        rc = self._dialog(["root-warning", "--cert", str(self._cert_file(cert)),
-                           "--token", token])
+        cert_file = self._cert_file(cert)
+        try:
+            rc = self._dialog(["root-warning", "--cert", str(cert_file), "--token", token])
+        finally:
+            cert_file.unlink(missing_ok=True)
         if rc == DIALOG_YES:
             self._install(cert, others)
         elif rc == DIALOG_NO:
