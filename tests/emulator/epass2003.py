@@ -38,6 +38,8 @@ KEY_LABEL = "Private Key"
 GARBAGE_CERT = b"\x30\x82\x01\x00" + b"this is not a certificate " * 9 + b"\x00\x01"
 
 Predicate = Callable[[bytes], bool]
+REINSERT_GAP = 1.0  # seconds between a removal and the next insert on one vpcd port
+_last_removed: dict[int, float] = {}  # port -> time.monotonic() of the last removal
 
 
 class QuickAckVpcdLink(VpcdLink):
@@ -137,13 +139,26 @@ class Epass2003:
 
     # --- presence -------------------------------------------------------------------------
     def insert(self, wait_seen: bool = True, timeout: float = 10.0) -> "Epass2003":
-        """Connect to vpcd; with wait_seen, return once pcscd has powered the card."""
+        """Connect to vpcd; with wait_seen, return once pcscd has powered the card.
+
+        pcscd polls vpcd every ~400 ms: a token that leaves and another that arrives
+        between two polls look like one card that never left (no removal event, and no
+        power-on, so `wait_seen` would time out). So a re-insert on the same port waits
+        until REINSERT_GAP seconds have passed since the last removal there.
+        """
+        if self.inserted:
+            return self
+        gap = _last_removed.get(self.port, 0.0) + REINSERT_GAP - time.monotonic()
+        if gap > 0:
+            time.sleep(gap)
         self.pulled.clear()
         self.link.insert(wait_seen=wait_seen, timeout=timeout)
         return self
 
     def remove(self) -> None:
-        self.link.remove()
+        if self.link.inserted:
+            self.link.remove()
+            _last_removed[self.port] = time.monotonic()
 
     @property
     def inserted(self) -> bool:
@@ -181,6 +196,7 @@ class Epass2003:
             self._pull = None
             self.pulled.set()
             self.link.remove()  # from the serving thread: the reply will never be sent
+            _last_removed[self.port] = time.monotonic()
             return True
         return False
 

@@ -59,6 +59,12 @@ def epass2003(pcscd_up, pki: Pki) -> Callable[..., Epass2003]:
     yield factory
     for tok in made:
         tok.remove()
+    # Let pcscd see every removal before the next test inserts on the same reader.
+    for reader in {tok.reader for tok in made}:
+        try:
+            wait_card_state(reader, present=False, timeout=5)
+        except TimeoutError:
+            pass  # the next insert's REINSERT_GAP still separates the two tokens
 
 
 @pytest.fixture(scope="session")
