@@ -273,3 +273,28 @@ def test_dialog_no_is_remembered(home, epass2003, pki, dbus_session, notificatio
         time.sleep(1.0)
         assert not hook.exists() or "root.no" not in json.loads(hook.read_text())["widgets"]
     assert certutil_L(db) == before
+
+
+# ------------------------------------------------------------------ the real `trayd run`
+
+@pytest.mark.skipif(importlib.util.find_spec("trayd.agent.token_component") is None,
+                    reason="token component not in this build")
+def test_trayd_run_headless_notifies_on_first_insertion_only(
+        home, epass2003, trayd_agent, notification_server):
+    """`trayd run --no-tray` without a display: one Japanese notification telling the user
+    to run `trayd root install`, none on the second insertion."""
+    mkdb(home / ".pki/nssdb")
+    tok = epass2003(insert=False)
+    agent = trayd_agent()
+    tok.insert()
+    agent.wait_log("root prompt: token", timeout=60)
+    notes = notification_server.wait_for(
+        lambda ns: [n for n in ns if n["summary"] == "ルート証明書がインストールされていません"])
+    assert "trayd root install" in notes[0]["body"]
+    tok.remove()
+    notification_server.wait_for(lambda ns: [n for n in ns if "外されました" in n["summary"]])
+    tok.insert()
+    agent.wait_log("root prompt: token", count=2, timeout=60)
+    time.sleep(0.5)
+    summaries = [n["summary"] for n in notification_server.notifications]
+    assert summaries.count("ルート証明書がインストールされていません") == 1, summaries
