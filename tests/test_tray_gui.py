@@ -70,6 +70,15 @@ def test_icon_docks_with_appindicator_and_follows_the_token(tray_agent, driver, 
     assert 16 <= icon.w <= 64 and 16 <= icon.h <= 64
     driver.wait_icon("none")
     driver.snap("tray-1-no-token")
+    # Hovering shows the state as a tooltip (a popup window of the agent near the icon).
+    driver.xdotool("mousemove", "600", "400")
+    driver.xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2))
+    driver.xdotool("mousemove", str(icon.x + icon.w // 2 + 1), str(icon.y + icon.h // 2))
+    tip = wait_until(lambda: (driver.popups() or [None])[0], 10, "tooltip shown")
+    assert abs(tip.y - (icon.y + icon.h)) < 60
+    driver.snap("tray-1b-tooltip")
+    driver.xdotool("mousemove", "600", "400")
+    wait_until(lambda: not driver.popups(), 10, "tooltip hidden")
 
     tok = epass2003()  # inserted
     driver.wait_icon("present")

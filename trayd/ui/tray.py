@@ -108,6 +108,7 @@ class TrayComponent:
         self.backend = "none"
         self.state = TrayState()
         self._applied: tuple[str, str, tuple[Entry, ...]] | None = None
+        self._tooltip = ""
         self._cards: dict[str, str | None] = {}  # reader -> model, cards present
         self._identified: dict[str, TokenView] = {}  # serial -> view from events
         self._service_down = False
@@ -119,6 +120,7 @@ class TrayComponent:
         self._unsubscribe: list[Callable[[], None]] = []
         self._refresher: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._apply_lock = threading.Lock()
 
     # -- component protocol ---------------------------------------------------------
     def start(self, agent: Any = None) -> None:
@@ -251,6 +253,10 @@ class TrayComponent:
 
     # -- state -> pystray ------------------------------------------------------------
     def _apply(self) -> None:
+        with self._apply_lock:  # the refresher and pystray's setup thread both apply
+            self._apply_locked()
+
+    def _apply_locked(self) -> None:
         state = self.state
         icon_state = tray_menu.icon_state(state)
         title = tray_menu.tooltip(state)
@@ -271,6 +277,31 @@ class TrayComponent:
             icon.icon = render_icon(icon_state, ICON_SIZE)
         icon.title = title
         icon.menu = self._pystray_menu(menu)
+        from gi.repository import GLib
+
+        self._tooltip = title
+        GLib.idle_add(self._set_xembed_tooltip, 0)
+
+    def _set_xembed_tooltip(self, attempt: int) -> bool:
+        """Tooltip for the XEmbed icon (GTK thread).
+
+        pystray only sets the icon's *title*: StatusNotifier hosts (KDE, GNOME's
+        AppIndicator extension) show that as the tooltip, but the XEmbed fallback that
+        AppIndicator uses under a plain system tray (trayer, xfce4-panel, …) shows
+        nothing on hover. Its embedded window is a GtkTrayIcon plug of this process, so
+        set the tooltip there. AppIndicator creates that fallback asynchronously (after
+        looking for a StatusNotifierWatcher), so retry for a few seconds until it exists.
+        """
+        from gi.repository import GLib, Gtk
+
+        found = False
+        for window in Gtk.Window.list_toplevels():
+            if type(window).__name__ == "GtkTrayIcon":
+                window.set_tooltip_text(self._tooltip)
+                found = True
+        if not found and attempt < 40 and not self._stopping.is_set():
+            GLib.timeout_add(250, self._set_xembed_tooltip, attempt + 1)
+        return False
 
     def _pystray_menu(self, entries: tuple[Entry, ...]) -> Any:
         import pystray
@@ -334,6 +365,11 @@ class TrayComponent:
         try:
             self._run_icon()
         except Exception as exc:  # noqa: BLE001 - no display / D-Bus / toolkit
+            if self._stopping.is_set():
+                # pystray's clean-up failed on the way out (it closes its own
+                # notification over D-Bus and raises if no server answers): done anyway.
+                log.debug("tray: error while stopping the icon: %s", exc)
+                return
             self._go_headless(f"{type(exc).__name__}: {exc}")
             self._run_headless()
         finally:

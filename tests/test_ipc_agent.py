@@ -1,0 +1,75 @@
+"""The agent socket end to end: real `trayd run`, real OpenSC, the virtual ePass2003.
+
+A front end in another process (here: this test) lists, reads, logs in and out through
+the agent's one PKCS#11 worker, gets the agent's typed errors, follows events live, and
+the PIN appears in no log even at debug level.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from rig.agent_process import AgentProcess
+from rig.tray_driver import wait_until
+from trayd import errors, events
+from trayd.ipc.client import connect
+
+PIN = "12345678"
+WRONG = "87654321"
+
+
+@pytest.fixture
+def agent(trayd_env, dbus_session, notification_server, artifacts):
+    log = artifacts / "ipc-agent.log"
+    log.unlink(missing_ok=True)
+    a = AgentProcess({**trayd_env, **dbus_session.env}, log, "run", "--no-tray", "-v").start()
+    yield a
+    if a.alive():
+        a.stop()
+
+
+def test_front_end_works_through_the_agent(agent, epass2003, tmp_path: Path):
+    tok = epass2003()
+    client = connect(timeout=2)
+    assert client is not None
+    got: list[events.Event] = []
+    changed = threading.Event()
+
+    def on_event(e: events.Event) -> None:
+        got.append(e)
+        if isinstance(e, events.TokenStateChanged):
+            changed.set()
+
+    with client:
+        assert client.agent_pid == agent.pid
+        client.subscribe(on_event)
+        tokens = wait_until(client.list_tokens, 30, "the agent lists the token")
+        assert [t.label for t in tokens] == [tok.label]
+        serial = tokens[0].serial
+        certs = client.list_certificates(serial)
+        assert {c.label for c in certs} >= {"User Certificate"}
+        user = next(c for c in certs if c.label == "User Certificate")
+        assert client.certificate_der(serial, user.id) == tok.user_cert_der
+        out = client.export_certificate(serial, user.id, tmp_path / "user.cer")
+        assert out.read_bytes() == tok.user_cert_der
+
+        with pytest.raises(errors.WrongPin) as wrong:
+            client.login(serial, WRONG)
+        assert wrong.value.failures_seen == 1 and wrong.value.exit_code == 4
+        info = client.login(serial, PIN)
+        assert info.logged_in
+        assert changed.wait(10), got
+        assert any(isinstance(e, events.TokenStateChanged) and e.logged_in for e in got)
+        client.logout(serial)
+        with pytest.raises(errors.NoSuchCertificate):
+            client.certificate_der(serial, "ffff")
+
+        tok.remove()
+        wait_until(lambda: any(isinstance(e, events.CardRemoved) for e in got), 10,
+                   "CardRemoved reaches the subscriber")
+
+    log = agent.log_text()
+    assert "ipc: pid" in log and "login" in log  # requests were logged at debug level
+    assert PIN not in log and WRONG not in log
