@@ -214,6 +214,14 @@ def test_install_use_remove_reinstall(deb: Path, tmp_path: Path, pcscd_up) -> No
                     break
                 time.sleep(0.2)
             assert agent.poll() is None, agent.stderr.read()
+            # A second start (the systemd unit next to the XDG entry) exits at once, 0.
+            second = sh("trayd", "run", "--no-tray", env=env_pcsc, cwd=home, timeout=30)
+            assert str(agent.pid) in second.stderr + second.stdout
+            assert agent.poll() is None
+            r = sh("trayd", "doctor", "--json", "--check", "agent", env=env_pcsc, cwd=home)
+            assert json.loads(r.stdout)["checks"][0]["status"] == "ok"
+            r = sh("trayd", "cleanup", "--dry-run", "--json", env=env_pcsc, cwd=home)
+            assert json.loads(r.stdout)["ok"]
 
             files = installed_files()
             assert "/usr/bin/trayd" in files and "/usr/lib/trayd" in files
