@@ -112,6 +112,10 @@ class TrayComponent:
         self._cards: dict[str, str | None] = {}  # reader -> model, cards present
         self._identified: dict[str, TokenView] = {}  # serial -> view from events
         self._service_down = False
+        # Ask the token service on the next refresh? Not for a bare CardInserted: the
+        # token component is binding that token right now and posts TokenIdentified.
+        self._need_service = True
+        self._last_tokens: tuple[TokenView, ...] = ()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._loop_done = threading.Event()
@@ -171,6 +175,8 @@ class TrayComponent:
     def _on_event(self, ev: Event) -> None:
         """Runs on the posting thread: record the fact, wake the refresher, return."""
         with self._lock:
+            if not isinstance(ev, CardInserted):
+                self._need_service = True
             if isinstance(ev, CardInserted):
                 self._cards[ev.reader] = ev.model
             elif isinstance(ev, CardRemoved):
@@ -215,9 +221,12 @@ class TrayComponent:
             cards = dict(self._cards)
             identified = dict(self._identified)
             service_down = self._service_down
+            need_service, self._need_service = self._need_service, False
         tokens: list[TokenView] = []
         service = _token_service(self.agent)
-        if service is not None and cards and not service_down:
+        if not need_service:
+            tokens = [t for t in self._last_tokens if t.reader in cards]
+        elif service is not None and cards and not service_down:
             try:
                 infos = service.list_tokens()
             except Exception as exc:  # noqa: BLE001 - typed errors from the service
@@ -236,8 +245,11 @@ class TrayComponent:
                                             bool(info.logged_in), bool(info.locked), certs))
         if not tokens:
             tokens = [v for v in identified.values() if v.reader in cards]
+        self._last_tokens = tuple(tokens)
         known_readers = {t.reader for t in tokens}
-        pending = tuple(sorted(r for r in cards if r not in known_readers))
+        # Recognised tokens the service has not read yet; an unknown card is not a token.
+        pending = tuple(sorted(r for r, model in cards.items()
+                               if model and r not in known_readers))
         cfg = getattr(self.agent, "config", None)
         return TrayState(
             tokens=tuple(sorted(tokens, key=lambda t: (t.reader, t.serial))),
