@@ -9,6 +9,7 @@ running. Screenshots go to tests/_artifacts/tray-*.png.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import time
@@ -207,3 +208,31 @@ def test_without_a_display_the_agent_runs_headless(trayd_env, dbus_session, noti
     finally:
         rc, elapsed = agent.stop()
     assert rc == 0 and elapsed < 1.0
+
+
+def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver):
+    def open_confirm() -> int:
+        driver.open_menu()
+        driver.keys("Up", "Return")
+        pids = wait_until(lambda: re.findall(
+            r"launcher: started -m trayd\.ui confirm-exit \(pid (\d+)\)",
+            tray_agent.log_text()), 10, "confirm-exit started")
+        return int(pids[-1])
+
+    # Crashed: the agent notes it and carries on.
+    pid = open_confirm()
+    os.kill(pid, signal.SIGKILL)
+    tray_agent.wait_log("confirm-exit exited with -9", timeout=10)
+    assert tray_agent.alive()
+
+    # Hung (stopped, never answers): the tray still opens its menu, and the agent still
+    # stops within a second, taking the hung child with it.
+    pid = open_confirm()
+    os.kill(pid, signal.SIGSTOP)
+    driver.open_menu()
+    driver.snap("tray-8-menu-while-a-dialog-hangs")
+    driver.close_menus()
+    rc, elapsed = tray_agent.stop(signal.SIGTERM)
+    assert rc == 0 and elapsed < 1.0, f"rc={rc} elapsed={elapsed:.2f}s"
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
+               open(f"/proc/{pid}/stat").read().split()[2] == "Z", 5, "hung dialog ended")
