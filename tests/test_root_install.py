@@ -212,3 +212,34 @@ def test_status_text_with_token(epass2003, trayd_env, home):
 
     trust_state.decline(trust_roots.facts(tok.root_cert_der).sha256)
     assert "Declined earlier" in run_trayd("root", "status", env=env).stdout
+
+
+def test_broken_profile_does_not_block_the_others(cli_env, home, own_pki):
+    good = mkdb(home / ".pki/nssdb")
+    broken = home / ".mozilla/firefox/broken.default"
+    broken.mkdir(parents=True)
+    (broken / "cert9.db").write_bytes(b"this is not sqlite")
+    proc = run_trayd("root", "install", "--file", str(own_pki.path("root")), "--yes",
+                     env=cli_env)
+    assert proc.returncode == 1
+    assert "certutil" in proc.stderr and str(broken) in proc.stderr
+    assert trust_line(good, "trayd Test Root CA (trayd)") == "C,,"
+    fp = trust_roots.facts(own_pki.der["root"]).sha256
+    assert run_trayd("root", "remove", "--sha256", fp, env=cli_env).returncode == 0
+    assert trust_line(good, "trayd Test Root CA (trayd)") is None
+
+
+
+def test_status_reports_an_unreadable_database(epass2003, trayd_env, home):
+    env = dict(trayd_env, TRAYD_LANGUAGE="en")
+    mkdb(home / ".pki/nssdb")
+    broken = home / ".mozilla/firefox/broken.default"
+    broken.mkdir(parents=True)
+    (broken / "cert9.db").write_bytes(b"junk")
+    epass2003()
+    proc = run_trayd("root", "status", env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(str(home / ".pki/nssdb") in ln and ln.endswith("not trusted") for ln in lines)
+    assert any(str(broken) in ln and "unreadable: " in ln and "SEC_ERROR_BAD_DATABASE" in ln
+               for ln in lines), proc.stdout

@@ -32,10 +32,12 @@ class Placement:
     trust: str | None
     trusted: bool
     by_trayd: bool
+    error: str | None = None  # the database could not be read (NSS's message)
 
     def to_json(self) -> dict:
         return {**self.database.to_json(), "nickname": self.nickname, "trust": self.trust,
-                "trusted": self.trusted, "installed_by_trayd": self.by_trayd}
+                "trusted": self.trusted, "installed_by_trayd": self.by_trayd,
+                "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,11 @@ def placements(cert: CertFacts, dbs: Sequence[nss.NssDatabase] | None = None,
     ours = {(r.database, r.sha256) for r in state.roots}
     out = []
     for db in dbs:
-        found = nss.find_by_sha256(db, cert.sha256)
+        try:
+            found = nss.find_by_sha256(db, cert.sha256)
+        except NssToolError as exc:  # a broken profile is reported, not fatal
+            out.append(Placement(db, None, None, False, False, exc.detail))
+            continue
         out.append(Placement(db, found.nickname if found else None,
                              found.trust if found else None,
                              bool(found and found.ssl_ca_trusted),
@@ -95,33 +101,43 @@ def install_root(cert: CertFacts, others: Sequence[CertFacts] = (),
         with trust_state.Update() as st:
             if str(created.path) not in st.created_databases:
                 st.created_databases.append(str(created.path))
-    changes = []
+    changes: list[Change] = []
+    failures: list[NssToolError] = []
     for db in dbs:
-        existing = nss.find_by_sha256(db, cert.sha256)
-        if existing and existing.ssl_ca_trusted:
-            changes.append(Change(db, "already_trusted", existing.nickname))
-            continue
-        if existing:
-            nick, previous = existing.nickname, existing.trust
-            nss.set_trust(db, nick, _with_ssl_ca(existing.trust))
-            action = "trust_set"
-        else:
-            nick, previous = _free_nickname(db, cert), None
-            nss.add_certificate(db, nick, cert.der, ANCHOR_TRUST)
-            action = "added"
-        with trust_state.Update() as st:
-            st.roots.append(trust_state.InstalledRoot(
-                sha256=cert.sha256, subject=cert.subject, database=str(db.path),
-                nickname=nick, previous_trust=previous, at=trust_state.now()))
-        # Verify: the certificate is there, under that nickname, trusted as a CA.
-        after = nss.find_by_sha256(db, cert.sha256)
-        if not after or after.nickname != nick or not after.ssl_ca_trusted:
-            raise NssToolError(tool="certutil", database=str(db.path),
-                               detail=f"verification failed for {nick!r} "
-                                      f"(found {after.trust if after else 'nothing'})")
-        changes.append(Change(db, action, nick))
-        log.info("root %s %s in %s as %r", cert.sha256[:16], action, db.path, nick)
+        try:
+            changes.append(_install_in(db, cert))
+        except NssToolError as exc:  # one broken profile must not block the others
+            log.error("root %s not installed in %s: %s", cert.sha256[:16], db.path, exc.detail)
+            failures.append(exc)
+    if failures:
+        raise failures[0]
     return changes
+
+
+def _install_in(db: nss.NssDatabase, cert: CertFacts) -> Change:
+    existing = nss.find_by_sha256(db, cert.sha256)
+    if existing and existing.ssl_ca_trusted:
+        return Change(db, "already_trusted", existing.nickname)
+    if existing:
+        nick, previous = existing.nickname, existing.trust
+        nss.set_trust(db, nick, _with_ssl_ca(existing.trust))
+        action = "trust_set"
+    else:
+        nick, previous = _free_nickname(db, cert), None
+        nss.add_certificate(db, nick, cert.der, ANCHOR_TRUST)
+        action = "added"
+    with trust_state.Update() as st:
+        st.roots.append(trust_state.InstalledRoot(
+            sha256=cert.sha256, subject=cert.subject, database=str(db.path),
+            nickname=nick, previous_trust=previous, at=trust_state.now()))
+    # Verify: the certificate is there, under that nickname, trusted as a CA.
+    after = nss.find_by_sha256(db, cert.sha256)
+    if not after or after.nickname != nick or not after.ssl_ca_trusted:
+        raise NssToolError(tool="certutil", database=str(db.path),
+                           detail=f"verification failed for {nick!r} "
+                                  f"(found {after.trust if after else 'nothing'})")
+    log.info("root %s %s in %s as %r", cert.sha256[:16], action, db.path, nick)
+    return Change(db, action, nick)
 
 
 def remove_root(sha256: str, home: Path | None = None) -> list[Change]:

@@ -166,6 +166,8 @@ def run_status(args: argparse.Namespace, cfg: Config) -> int:
                 how = _("trusted ({trust})").format(trust=p["trust"])
                 if p["installed_by_trayd"]:
                     how += " " + _("installed by trayd")
+            elif p.get("error"):
+                how = _("unreadable: {error}").format(error=p["error"])
             else:
                 how = _("not trusted")
             print(f"  {where}: {how}")
