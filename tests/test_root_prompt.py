@@ -298,3 +298,14 @@ def test_trayd_run_headless_notifies_on_first_insertion_only(
     time.sleep(0.5)
     summaries = [n["summary"] for n in notification_server.notifications]
     assert summaries.count("ルート証明書がインストールされていません") == 1, summaries
+
+
+def test_switched_off_in_config():
+    from types import SimpleNamespace
+
+    from trayd.agent import root_prompt
+    from trayd.config import Config
+
+    assert root_prompt.create(SimpleNamespace(config=Config(root_prompt=False))) is None
+    assert isinstance(root_prompt.create(SimpleNamespace(config=Config())),
+                      root_prompt.RootPrompt)
