@@ -68,8 +68,17 @@ def test_candidates_from_token_and_bundle(own_pki, home):
     bundle = tr.load_bundle()
     assert {c.sha256 for c in bundle} == {root.sha256, F(own_pki, "otherroot").sha256}
     got = tr.candidates([user, inter], bundle, token_serial="S1")
-    assert [(c.cert.sha256, c.source) for c in got] == [
-        (inter.sha256, "token"), (root.sha256, "bundle")]
+    # the intermediate is covered by the root: one warning, for the root
+    assert [(c.cert.sha256, c.source) for c in got] == [(root.sha256, "bundle")]
+    # without the root in the bundle the token's intermediate is offered
+    got = tr.candidates([user, inter], [F(own_pki, "otherroot")], token_serial="S1")
+    assert [(c.cert.sha256, c.source) for c in got] == [(inter.sha256, "token")]
+    # root and intermediate both on the token: only the root
+    got = tr.candidates([user, inter, root], [])
+    assert [c.cert.sha256 for c in got] == [root.sha256]
+    # an unrelated root on the token stays
+    got = tr.candidates([user, inter, F(own_pki, "otherroot")], [])
+    assert {c.cert.sha256 for c in got} == {inter.sha256, F(own_pki, "otherroot").sha256}
     # token with only the user certificate directly issued by the root
     got = tr.candidates([F(own_pki, "direct_user")], bundle)
     assert [c.cert.sha256 for c in got] == [root.sha256]

@@ -251,7 +251,27 @@ def candidates(token_certs: Sequence[CertFacts], bundle: Sequence[CertFacts] = (
         if not found:
             break
         frontier = found
-    return out
+    return _roots_first(out)
+
+
+def _roots_first(cands: list[Candidate]) -> list[Candidate]:
+    """Drop intermediate CAs whose chain ends at a self-signed root that is offered too:
+    trusting the root covers them, and one security warning per token is what users know
+    from Windows (intermediates go silently to its intermediate store)."""
+    roots = [c.cert for c in cands if c.cert.self_signed]
+
+    def reaches_root(cert: CertFacts, depth: int = 0) -> bool:
+        if depth > 8:
+            return False
+        for c in cands:
+            if issued(cert, c.cert):
+                if c.cert.self_signed or reaches_root(c.cert, depth + 1):
+                    return True
+        return False
+
+    if not roots:
+        return cands
+    return [c for c in cands if c.cert.self_signed or not reaches_root(c.cert)]
 
 
 def nickname_for(cert: CertFacts) -> str:
