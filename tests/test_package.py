@@ -101,6 +101,12 @@ def test_contents(deb: Path, extracted: Path) -> None:
     # The whole trayd package, not a hand-picked list.
     missing = [f for f in shipped_sources() if f"{site_rel}/{f}" not in files]
     assert not missing, missing
+    # The private PyPI distributions are the pinned versions.
+    pins = [ln.split("==") for ln in
+            (ROOT / "packaging/debian/constraints.txt").read_text().splitlines()
+            if "==" in ln and not ln.startswith("#")]
+    for name, ver in pins:
+        assert (site / f"{name.replace('-', '_')}-{ver}.dist-info").is_dir(), (name, ver)
     # Debian's own Python packages are used, not private copies.
     for debian_has in ("smartcard", "PIL", "cryptography", "gi", "dbus", "Xlib"):
         assert not (site / debian_has).exists(), debian_has
