@@ -183,3 +183,4 @@ def test_hold_removes_token_by_itself(pcscd_up, pki):
                         "--hold", "1"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "removed" in r.stdout
     assert time.monotonic() - t0 < 20
+    wait_card_state("Virtual PCD 00 01", present=False)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import socket
 import sys
 import threading
 import time
@@ -31,7 +30,6 @@ from emulator.pkcs15 import PIN_LABEL, CertObject, build_filesystem  # noqa: E40
 from emulator.pki import Pki, default_cache_dir, ensure_pki  # noqa: E402
 
 DEFAULT_PORT = 35963
-QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
 USER_CERT_LABEL = "User Certificate"
 ROOT_CERT_LABEL = "Root CA Certificate"
 KEY_LABEL = "Private Key"
@@ -40,28 +38,6 @@ GARBAGE_CERT = b"\x30\x82\x01\x00" + b"this is not a certificate " * 9 + b"\x00\
 Predicate = Callable[[bytes], bool]
 REINSERT_GAP = 1.0  # seconds between a removal and the next insert on one vpcd port
 _last_removed: dict[int, float] = {}  # port -> time.monotonic() of the last removal
-
-
-class QuickAckVpcdLink(VpcdLink):
-    """VpcdLink that acknowledges every TCP segment at once.
-
-    Why: vpcd writes the 2-byte length and the APDU as two segments; with Nagle on its
-    side and delayed ACKs on ours, each APDU waited ~40 ms for our ACK (measured: every
-    APDU took 43 ms). TCP_QUICKACK before each read brings that to well under 1 ms.
-    """
-
-    def _recv_exact(self, sock: socket.socket, n: int) -> bytes | None:
-        buf = b""
-        while len(buf) < n:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
-            except OSError:
-                pass
-            chunk = sock.recv(n - len(buf))
-            if not chunk:
-                return None
-            buf += chunk
-        return buf
 
 
 def opensc_token_label(label: str, pin_label: str = PIN_LABEL) -> str:
@@ -135,7 +111,7 @@ class Epass2003:
         self._pull: Predicate | None = None
         self.pulled = threading.Event()  # set when a pull_on predicate fired
         self.card.before_apdu = self._check_pull
-        self.link = QuickAckVpcdLink(self.card, port, host)
+        self.link = VpcdLink(self.card, port, host)
 
     # --- presence -------------------------------------------------------------------------
     def insert(self, wait_seen: bool = True, timeout: float = 10.0) -> "Epass2003":

@@ -16,6 +16,7 @@ import time
 log = logging.getLogger(__name__)
 
 POWER_OFF, POWER_ON, RESET, GET_ATR = 0, 1, 2, 4
+QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
 
 
 class VirtualCard:
@@ -88,8 +89,18 @@ class VpcdLink:
         self.thread = None
 
     def _recv_exact(self, sock: socket.socket, n: int) -> bytes | None:
+        """Read n bytes, acknowledging every segment at once.
+
+        Why TCP_QUICKACK: vpcd writes the length and the APDU as two segments; with Nagle on
+        its side and delayed ACKs on ours each APDU waited ~40 ms (measured 43 ms per APDU);
+        acknowledging at once brings that well under 1 ms.
+        """
         buf = b""
         while len(buf) < n:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+            except OSError:
+                pass
             chunk = sock.recv(n - len(buf))
             if not chunk:
                 return None
