@@ -1,0 +1,134 @@
+"""The agent's "tokens" component on the real stack: the real `trayd run`, the emulated
+token, the recording notification server; the CLI goes through the agent when it runs."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from rig.trayd_cli import run_trayd
+from trayd import events
+from trayd.config import Config
+from trayd.core.expiry import ExpiryReminder
+from trayd.core.token_service import LocalTokenService
+from trayd.events import EventBus
+
+PIN = "12345678"
+
+
+def wait(pred, timeout=20.0, what=""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out: {what}")
+
+
+def test_cli_login_state_lives_in_the_agent(trayd_agent, epass2003, trayd_env, dbus_session):
+    tok = epass2003()
+    agent = trayd_agent()
+    env = {**trayd_env, **dbus_session.env}
+    tokens = wait(lambda: json.loads(run_trayd("tokens", "--json", env=env).stdout), 20, "tokens")
+    assert tokens[0]["serial"] == tok.serial and tokens[0]["logged_in"] is False
+    r = run_trayd("login", "--pin-stdin", env=env, input=PIN + "\n")
+    assert r.returncode == 0, r.stderr
+    assert "エージェントが起動していない" not in r.stdout  # went through the agent
+    r = run_trayd("tokens", "--json", env=env)
+    assert json.loads(r.stdout)[0]["logged_in"] is True  # the login outlived the CLI
+    r = run_trayd("logout", env=env)
+    assert r.returncode == 0
+    assert json.loads(run_trayd("tokens", "--json", env=env).stdout)[0]["logged_in"] is False
+    r = run_trayd("login", "--pin-stdin", env=env, input="00000000\n")
+    assert r.returncode == 4 and "1 回 / 10 回" in r.stderr
+    assert PIN not in agent.log_text()
+
+
+def test_expiry_reminder_once_a_day(trayd_agent, epass2003, notification_server):
+    # The test user certificate is valid for about two years: a long notice period makes
+    # it "expiring" without faking the clock.
+    agent = trayd_agent(config="expiry_warning_days = 3650\n")
+    tok = epass2003()
+    found = notification_server.wait_for(
+        lambda ns: any("有効期限" in n["summary"] for n in ns), timeout=30)
+    reminders = [n for n in found if "有効期限" in n["summary"]]
+    assert len(reminders) == 1  # the user certificate; the root CA is not a reminder
+    assert "ES0123456789AB" in reminders[0]["body"]
+    tok.remove()
+    time.sleep(1.0)
+    tok.insert()
+    notification_server.wait_for(lambda ns: sum("挿入" in n["summary"] for n in ns) >= 2,
+                                 timeout=20)
+    time.sleep(2.0)  # the component reads the token after the insertion notice
+    assert sum("有効期限" in n["summary"] for n in notification_server.notifications) == 1
+    assert agent.alive()
+
+
+class _Agent:
+    """The three things the component uses from the agent (bus, config, notify)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.bus = EventBus()
+        self.config = cfg
+        self.notices: list[tuple[str, str, str]] = []
+
+    def notify(self, summary: str, body: str = "", icon_state: str = "present") -> None:
+        self.notices.append((summary, body, icon_state))
+
+
+def test_component_events(home, pcscd_up, epass2003):
+    from trayd.agent.token_component import TokenComponent, create
+
+    cfg = Config(expiry_warning_days=3650)
+    agent = _Agent(cfg)
+    seen: list[events.Event] = []
+    got = threading.Condition()
+
+    def record(e: events.Event) -> None:
+        with got:
+            seen.append(e)
+            got.notify_all()
+    agent.bus.subscribe(events.Event, record)
+    component = create(agent)
+    assert isinstance(component, TokenComponent) and agent.token_service is component.service
+    component.start(agent)
+    try:
+        tok = epass2003()
+        agent.bus.post(events.CardInserted(reader=tok.reader, atr=b"", model="ePass2003"))
+        ident = wait(lambda: [e for e in seen if isinstance(e, events.TokenIdentified)], 20,
+                     "TokenIdentified")
+        assert (ident[0].serial, ident[0].label, ident[0].reader) == (tok.serial, tok.label,
+                                                                      tok.reader)
+        wait(lambda: agent.notices, 10, "expiry notice")
+        assert len(agent.notices) == 1 and "ES0123456789AB" in agent.notices[0][1]
+        assert any(isinstance(e, events.CertificatesExpiring) for e in seen)
+        component.service.login(tok.serial, PIN)
+        wait(lambda: [e for e in seen if isinstance(e, events.TokenStateChanged) and e.logged_in],
+             10, "logged-in state")
+        tok.remove()
+        agent.bus.post(events.CardRemoved(reader=tok.reader))
+        wait(lambda: [e for e in seen if isinstance(e, events.TokenStateChanged)
+                      and not e.logged_in], 10, "logged out by removal")
+        assert not component.service.is_logged_in(tok.serial)
+        # An unknown card (nothing OpenSC binds) identifies as nothing, quietly.
+        assert component.identify("Virtual PCD 00 01") is None
+    finally:
+        t0 = time.monotonic()
+        component.stop()
+        assert time.monotonic() - t0 < 1.5
+
+
+def test_expiry_reminder_is_per_day(home, pcscd_up, epass2003):
+    from trayd.agent.token_component import TokenComponent
+
+    agent = _Agent(Config(expiry_warning_days=3650))
+    svc = LocalTokenService(agent.config)
+    component = TokenComponent(agent, service=svc, reminder=ExpiryReminder())
+    try:
+        tok = epass2003()
+        assert len(component.check_expiry(tok.serial)) == 1
+        assert component.check_expiry(tok.serial) == []
+        assert len(agent.notices) == 1
+    finally:
+        svc.close()

@@ -1,0 +1,162 @@
+"""Agent plug-in "tokens": the agent's one LocalTokenService, fed by PC/SC events.
+
+Why here: the agent's monitor sees a card arrive (`CardInserted`); only PKCS#11 knows
+the token's label and serial. This component reads each inserted token on its own
+thread (never on the monitor thread, which must stay responsive), posts
+`TokenIdentified`, forwards login/lock changes as `TokenStateChanged`, forgets a login
+the moment its token leaves, and reminds about expiring certificates once a day per
+certificate (EPPCERT's 60-day notice period by default). Every front end reaches the
+same service through the agent socket (`trayd.ipc.server.find_token_service`).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from typing import Any
+
+from trayd.core.expiry import ExpiryReminder
+from trayd.core.models import CertificateInfo
+from trayd.core.token_service import LocalTokenService
+from trayd.errors import TraydError
+from trayd.events import (CardInserted, CardRemoved, CertificatesExpiring, TokenIdentified,
+                          TokenStateChanged)
+from trayd.i18n import _
+
+log = logging.getLogger(__name__)
+
+# OpenSC may need a moment after PC/SC reports the card before the slot has a token.
+IDENTIFY_ATTEMPTS = 4
+IDENTIFY_DELAY = 0.25
+# While a token stays in, look at its certificates again this often (the reminder itself
+# speaks at most once a day per certificate).
+RECHECK_SECONDS = 6 * 3600
+
+
+def expiry_text(cert: CertificateInfo) -> tuple[str, str]:
+    """(summary, body) of the reminder for one certificate."""
+    name = cert.certificate_id or cert.subject or cert.label
+    days = cert.days_left if cert.days_left is not None else 0
+    if days < 0:
+        return (_("The certificate has expired"),
+                _("{name} expired on {date}.").format(name=name, date=(cert.not_after or "")[:10]))
+    return (_("The certificate expires soon"),
+            _("{name} expires in {days} days ({date}).").format(
+                name=name, days=days, date=(cert.not_after or "")[:10]))
+
+
+class TokenComponent:
+    name = "tokens"
+
+    def __init__(self, agent: Any, service: LocalTokenService | None = None,
+                 reminder: ExpiryReminder | None = None) -> None:
+        self.agent = agent
+        self.service = service or LocalTokenService(agent.config)
+        self.reminder = reminder or ExpiryReminder()
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="trayd-tokens")
+        self._unsubscribe: list[Any] = []
+        self._stopping = threading.Event()
+        self._present: dict[str, str] = {}  # reader -> serial
+        self._lock = threading.Lock()
+        self._recheck: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self, agent: Any = None) -> None:
+        bus = self.agent.bus
+        self._unsubscribe.append(self.service.add_state_listener(self._on_state))
+        self._unsubscribe.append(bus.subscribe(CardInserted, self._on_inserted))
+        self._unsubscribe.append(bus.subscribe(CardRemoved, self._on_removed))
+        self._recheck = threading.Thread(target=self._recheck_loop, name="trayd-expiry",
+                                         daemon=True)
+        self._recheck.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for unsubscribe in self._unsubscribe:
+            try:
+                unsubscribe()
+            except Exception:  # noqa: BLE001
+                pass
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        # C_Finalize on the worker; don't let a wedged token hold the agent's exit.
+        closer = threading.Thread(target=self.service.close, name="trayd-pkcs11-close",
+                                  daemon=True)
+        closer.start()
+        closer.join(0.5)
+
+    # -- events -------------------------------------------------------------------------
+    def _submit(self, fn: Any, *args: Any) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            self._pool.submit(self._guard, fn, *args)
+        except RuntimeError:  # shut down meanwhile
+            pass
+
+    @staticmethod
+    def _guard(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except TraydError as exc:
+            log.info("token work %s: %r", getattr(fn, "__name__", fn), exc)
+        except Exception:  # noqa: BLE001 - keep the component alive
+            log.exception("token work %s failed", getattr(fn, "__name__", fn))
+
+    def _on_inserted(self, ev: CardInserted) -> None:
+        self._submit(self.identify, ev.reader, ev.model)
+
+    def _on_removed(self, ev: CardRemoved) -> None:
+        with self._lock:
+            self._present.pop(ev.reader, None)
+        self._submit(self.service.reader_removed, ev.reader)
+
+    def _on_state(self, serial: str, logged_in: bool, locked: bool) -> None:
+        self.agent.bus.post(TokenStateChanged(serial=serial, logged_in=logged_in, locked=locked))
+
+    # -- work (on the component's thread) -------------------------------------------------
+    def identify(self, reader: str, model: str | None = None) -> TokenIdentified | None:
+        """Read the token in `reader`; post TokenIdentified; check certificate expiry."""
+        token = None
+        for attempt in range(IDENTIFY_ATTEMPTS):
+            token = self.service.token_in_reader(reader)
+            if token is not None or self._stopping.is_set():
+                break
+            time.sleep(IDENTIFY_DELAY * (attempt + 1))
+        if token is None:
+            log.info("no PKCS#11 token in %s (not a token OpenSC knows, or gone)", reader)
+            return None
+        event = TokenIdentified(reader=reader, serial=token.serial, label=token.label,
+                                model=model)
+        with self._lock:
+            self._present[reader] = token.serial
+        self.agent.bus.post(event)
+        self.check_expiry(token.serial)
+        return event
+
+    def check_expiry(self, serial: str) -> list[CertificateInfo]:
+        """Remind about certificates expiring within `expiry_warning_days` (once a day each)."""
+        days = getattr(self.agent.config, "expiry_warning_days", 60)
+        certs = self.service.list_certificates(serial)
+        due = self.reminder.due(certs, days)
+        if due:
+            self.agent.bus.post(CertificatesExpiring(serial=serial, certificates=tuple(
+                (c.label, c.certificate_id or c.subject or "", int(c.days_left or 0)) for c in due)))
+            for cert in due:
+                summary, body = expiry_text(cert)
+                self.agent.notify(summary, body, "present")
+        return due
+
+    def _recheck_loop(self) -> None:
+        while not self._stopping.wait(RECHECK_SECONDS):
+            with self._lock:
+                serials = sorted(set(self._present.values()))
+            for serial in serials:
+                self._submit(self.check_expiry, serial)
+
+
+def create(agent: Any) -> TokenComponent:
+    component = TokenComponent(agent)
+    agent.token_service = component.service  # found by the IPC server and root prompt
+    return component
