@@ -288,9 +288,10 @@ def test_trayd_run_headless_notifies_on_first_insertion_only(
     agent = trayd_agent()
     tok.insert()
     agent.wait_log("root prompt: token", timeout=60)
-    notes = notification_server.wait_for(
-        lambda ns: [n for n in ns if n["summary"] == "ルート証明書がインストールされていません"])
-    assert "trayd root install" in notes[0]["body"]
+    summary = "ルート証明書がインストールされていません"
+    notes = notification_server.wait_for(lambda ns: [n for n in ns if n["summary"] == summary])
+    note = [n for n in notes if n["summary"] == summary][0]
+    assert "trayd root install" in note["body"] and "EPPCERT Test Root CA" in note["body"]
     tok.remove()
     notification_server.wait_for(lambda ns: [n for n in ns if "外されました" in n["summary"]])
     tok.insert()
@@ -309,3 +310,42 @@ def test_switched_off_in_config():
     assert root_prompt.create(SimpleNamespace(config=Config(root_prompt=False))) is None
     assert isinstance(root_prompt.create(SimpleNamespace(config=Config())),
                       root_prompt.RootPrompt)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("trayd.agent.token_component") is None,
+                    reason="token component not in this build")
+def test_trayd_run_with_display_yes_then_not_asked_again(
+        home, epass2003, trayd_agent, notification_server, xdisplay, tmp_path, snap):
+    """The real agent on Xvfb: セキュリティ警告 → はい → C,, in every database; the browser
+    offer → いいえ (remembered); the second insertion asks nothing."""
+    dbs = [mkdb(home / ".pki/nssdb"), mkdb(home / "snap/firefox/common/.mozilla/firefox/s.default")]
+    hook = tmp_path / "hook.json"
+    tok = epass2003(insert=False)
+    agent = trayd_agent(env={"DISPLAY": xdisplay, "TRAYD_UI_TEST_HOOK": str(hook)})
+    tok.insert()
+    yes = _hook_widget(hook, "root.yes")
+    state = json.loads(hook.read_text())["widgets"]
+    assert state["root.window"]["title"] == "セキュリティ警告"
+    assert "拇印 (sha1)" in state["root.text"]["text"]
+    snap("root-warning-agent-ja")
+    _click(xdisplay, yes)
+    hook.unlink()
+    _click(xdisplay, _hook_widget(hook, "browser.no"))
+    notification_server.wait_for(
+        lambda ns: any(n["summary"] == "ルート証明書をインストールしました" for n in ns))
+    for db in dbs:
+        line = [ln for ln in certutil_L(db).splitlines()
+                if ln.startswith("EPPCERT Test Root CA (trayd)")]
+        assert line and line[0].split()[-1] == "C,,", certutil_L(db)
+        assert "OpenSC (trayd)" not in (db / "pkcs11.txt").read_text()  # いいえ
+    from trayd.core import trust_state
+
+    assert trust_state.load().browser_declined
+    tok.remove()
+    notification_server.wait_for(lambda ns: [n for n in ns if "外されました" in n["summary"]])
+    hook.unlink(missing_ok=True)
+    tok.insert()
+    agent.wait_log("root prompt: token", count=2, timeout=60)
+    agent.wait_log("already trusted", timeout=30)
+    time.sleep(1.0)
+    assert not hook.exists(), "a dialog was shown on the second insertion"
