@@ -99,7 +99,9 @@ class AgentRun:
             tc = importlib.import_module("trayd.agent.token_component")
             comp = tc.create(self.agent)
             self.agent.add_component(comp)
+            self.own_service = False
         except ModuleNotFoundError:
+            self.own_service = True
             from trayd.core.token_service import LocalTokenService
 
             self.agent.token_service = LocalTokenService(self.cfg)
@@ -115,9 +117,8 @@ class AgentRun:
     def __exit__(self, *exc) -> None:
         self.agent.request_stop()
         self.thread.join(10)
-        svc = getattr(self.agent, "token_service", None)
-        if svc is not None:
-            svc.close()
+        if self.own_service:  # the real token component closes its own service
+            self.agent.token_service.close()
         from trayd import i18n
 
         i18n.set_language(os.environ.get("TRAYD_LANGUAGE", "auto"))
