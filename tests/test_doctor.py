@@ -34,13 +34,14 @@ def by_name(data: dict) -> dict[str, dict]:
 def test_json_contract_and_all_checks_present(trayd_env: dict[str, str]) -> None:
     _rc, data = doctor_json(trayd_env)
     names = [c["name"] for c in data["checks"]]
-    for expected in ("pcscd", "readers", "token", "opensc_module", "openssl_legacy",
+    for expected in ("python", "pcscd", "readers", "token", "opensc_module", "openssl_legacy",
                      "nss_tools", "browser", "root_certificate", "notifications", "tray",
                      "autostart", "agent"):
         assert expected in names
     for c in data["checks"]:
         assert set(c) == {"name", "title", "status", "ok", "detail", "fix"}
         assert c["status"] in ("ok", "warning", "error", "skipped")
+        assert c["title"] and c["detail"]
         assert c["ok"] == (c["status"] in ("ok", "skipped"))
         if not c["ok"]:
             assert c["fix"], c

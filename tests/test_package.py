@@ -185,6 +185,8 @@ def test_install_use_remove_reinstall(deb: Path, tmp_path: Path, pcscd_up) -> No
         checks = {c["name"]: c for c in doc["checks"]}
         assert r.returncode == (0 if doc["ok"] else 1)
         assert checks["pcscd"]["status"] == "ok" and checks["opensc_module"]["status"] == "ok"
+        # Every library imports in the installed environment (Debian's + the private ones).
+        assert checks["python"]["status"] == "ok", checks["python"]
         assert checks["autostart"]["status"] == "ok"  # the packaged XDG entry
         assert "/etc/xdg/autostart/trayd-autostart.desktop" in sh(
             "trayd", "autostart", "status", "--json", env=env, cwd=home).stdout
