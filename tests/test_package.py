@@ -201,9 +201,11 @@ def test_install_use_remove_reinstall(deb: Path, tmp_path: Path, pcscd_up) -> No
                      "/etc/xdg/autostart/trayd-autostart.desktop"):
             r = sh("desktop-file-validate", path, check=False)
             assert r.returncode == 0 and not r.stdout.strip(), r.stdout
-        sh("systemd-analyze", "verify", "--user", "/usr/lib/systemd/user/trayd.service",
-           env={**clean_env(home), "XDG_RUNTIME_DIR": str(home / "run")})
-        assert sh("man", "-w", "trayd", env=env).stdout.strip().endswith("trayd.1.gz")
+        if shutil.which("systemd-analyze"):
+            sh("systemd-analyze", "verify", "--user", "/usr/lib/systemd/user/trayd.service",
+               env={**clean_env(home), "XDG_RUNTIME_DIR": str(home / "run")})
+        if shutil.which("man"):
+            assert sh("man", "-w", "trayd", env=env).stdout.strip().endswith("trayd.1.gz")
         # Bash completion offers the discovered commands (from `trayd --help`).
         script = ('source /usr/share/bash-completion/completions/trayd; '
                   'COMP_WORDS=(trayd do); COMP_CWORD=1; _trayd; echo "${COMPREPLY[*]}"; '
