@@ -129,3 +129,34 @@ def test_trust_checks_do_not_touch_the_token_once_opensc_is_registered(
     trust_install.remove_root(root.sha256)
     browser_module.unregister()
     assert len(tok.apdu_log) == before, "trayd's NSS tool calls talked to the card"
+
+
+P11KIT_PROXY = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so"
+
+
+@pytest.mark.skipif(not Path(P11KIT_PROXY).exists(), reason="p11-kit-modules not installed")
+def test_p11kit_proxy_already_provides_opensc(epass2003, trayd_env, home, pki, tmp_path,
+                                             artifacts):
+    """A database that loads p11-kit-proxy (Fedora's default) already reaches OpenSC:
+    `browser register` says so and adds nothing, and TLS client auth works through it."""
+    env = dict(trayd_env, TRAYD_LANGUAGE="en")
+    db = home / ".pki" / "nssdb"
+    db.mkdir(parents=True)
+    _ok(subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"],
+                       capture_output=True, text=True))
+    _ok(subprocess.run(["modutil", "-dbdir", f"sql:{db}", "-add", "p11-kit-proxy", "-libfile",
+                        P11KIT_PROXY, "-force"], capture_output=True, text=True,
+                       env=dict(env, PCSCLITE_CSOCK_NAME="/nonexistent")))
+    modules_before = (db / "pkcs11.txt").read_text()
+    tok = epass2003()
+    out = json.loads(_ok(run_trayd("browser", "register", "--json", env=env)))
+    assert [(d["state"], d["module"]) for d in out["databases"]] == [
+        ("p11-kit-proxy", "p11-kit-proxy")]
+    assert (db / "pkcs11.txt").read_text() == modules_before
+    text = _ok(run_trayd("browser", "status", env=env))
+    assert "provided by p11-kit-proxy (not added again)" in text
+    _ok(run_trayd("root", "install", "--yes", env=env))
+    r, srv = tls_client_auth(env, db, f"{tok.label}:User Certificate", pki, tmp_path)
+    (artifacts / "tstclnt-p11kit.log").write_text(f"{r.stdout}\n{r.stderr}\n--- server\n{srv}")
+    assert r.returncode == 0, f"tstclnt: {r.stdout}\n{r.stderr}\nserver: {srv}"
+    assert "ES0123456789AB" in srv
