@@ -118,27 +118,30 @@ class TokenComponent:
     # -- work (on the component's thread) -------------------------------------------------
     def identify(self, reader: str, model: str | None = None) -> TokenIdentified | None:
         """Read the token in `reader`; post TokenIdentified; check certificate expiry."""
-        token = None
+        found = None
         for attempt in range(IDENTIFY_ATTEMPTS):
-            token = self.service.token_in_reader(reader)
-            if token is not None or self._stopping.is_set():
+            found = self.service.read_reader(reader)
+            if found is not None or self._stopping.is_set():
                 break
             time.sleep(IDENTIFY_DELAY * (attempt + 1))
-        if token is None:
+        if found is None:
             log.info("no PKCS#11 token in %s (not a token OpenSC knows, or gone)", reader)
             return None
+        token, certs = found
         event = TokenIdentified(reader=reader, serial=token.serial, label=token.label,
                                 model=model)
         with self._lock:
             self._present[reader] = token.serial
         self.agent.bus.post(event)
-        self.check_expiry(token.serial)
+        self.check_expiry(token.serial, certs)
         return event
 
-    def check_expiry(self, serial: str) -> list[CertificateInfo]:
+    def check_expiry(self, serial: str,
+                     certs: list[CertificateInfo] | None = None) -> list[CertificateInfo]:
         """Remind about certificates expiring within `expiry_warning_days` (once a day each)."""
         days = getattr(self.agent.config, "expiry_warning_days", 60)
-        certs = self.service.list_certificates(serial)
+        if certs is None:
+            certs = self.service.list_certificates(serial)
         due = self.reminder.due(certs, days)
         if due:
             self.agent.bus.post(CertificatesExpiring(serial=serial, certificates=tuple(

@@ -70,6 +70,7 @@ CK_ULONG = ctypes.c_ulong
 
 CKU_USER = 1
 CKR_OK = 0
+CKR_BUFFER_TOO_SMALL = 0x150
 
 # CKR names for the codes we meet on this path (others print as hex).
 CKR_NAMES = {
@@ -92,6 +93,13 @@ def ckr_name(rv: int) -> str:
 
 class CkVersion(ctypes.Structure):
     _fields_ = [("major", ctypes.c_ubyte), ("minor", ctypes.c_ubyte)]
+
+
+class CkSlotInfo(ctypes.Structure):
+    _fields_ = [
+        ("slotDescription", ctypes.c_char * 64), ("manufacturerID", ctypes.c_char * 32),
+        ("flags", CK_ULONG), ("hardwareVersion", CkVersion), ("firmwareVersion", CkVersion),
+    ]
 
 
 class CkTokenInfo(ctypes.Structure):
@@ -140,12 +148,36 @@ class RawModule:
         except OSError as exc:
             raise Pkcs11ModuleError(path=path, detail=str(exc)) from exc
         d = self._dll
+        d.C_GetSlotList.argtypes = [ctypes.c_ubyte, ctypes.POINTER(CK_ULONG),
+                                    ctypes.POINTER(CK_ULONG)]
+        d.C_GetSlotInfo.argtypes = [CK_ULONG, ctypes.POINTER(CkSlotInfo)]
         d.C_GetTokenInfo.argtypes = [CK_ULONG, ctypes.POINTER(CkTokenInfo)]
         d.C_Login.argtypes = [CK_ULONG, CK_ULONG, ctypes.c_char_p, CK_ULONG]
         d.C_Logout.argtypes = [CK_ULONG]
         d.C_CloseSession.argtypes = [CK_ULONG]
-        for fn in (d.C_GetTokenInfo, d.C_Login, d.C_Logout, d.C_CloseSession):
+        for fn in (d.C_GetSlotList, d.C_GetSlotInfo, d.C_GetTokenInfo, d.C_Login, d.C_Logout,
+                   d.C_CloseSession):
             fn.restype = CK_ULONG
+
+    def slot_list(self, token_present: bool = True) -> tuple[int, list[int]]:
+        """C_GetSlotList in ONE call (OpenSC re-detects readers and cards on every call,
+        a few ms each; python-pkcs11 makes two plus one C_GetSlotInfo per slot)."""
+        size = 16
+        while True:
+            buf = (CK_ULONG * size)()
+            count = CK_ULONG(size)
+            rv = int(self._dll.C_GetSlotList(1 if token_present else 0, buf, ctypes.byref(count)))
+            if rv == CKR_BUFFER_TOO_SMALL and size < 4096:
+                size = max(size * 4, int(count.value))
+                continue
+            if rv != CKR_OK:
+                return rv, []
+            return rv, [int(buf[i]) for i in range(count.value)]
+
+    def slot_description(self, slot_id: int) -> tuple[int, str]:
+        info = CkSlotInfo()
+        rv = int(self._dll.C_GetSlotInfo(slot_id, ctypes.byref(info)))
+        return rv, _text(info.slotDescription) if rv == CKR_OK else ""
 
     def token_info(self, slot_id: int) -> tuple[int, RawTokenInfo | None]:
         info = CkTokenInfo()

@@ -117,6 +117,8 @@ class LocalTokenService:
         self._lib: Any = None
         self._raw: RawModule | None = None
         self._held: dict[str, _Held] = {}
+        self._readers: dict[int, tuple[str, str]] = {}  # slot id -> (reader, token serial)
+        self._pslots: dict[int, Any] = {}  # slot id -> python-pkcs11 Slot
         self._closed = False
 
     # --- plumbing ----------------------------------------------------------------------
@@ -182,18 +184,27 @@ class LocalTokenService:
     # --- slots -------------------------------------------------------------------------
 
     def _slots(self) -> list[_Slot]:
-        lib, raw = self._ensure_lib()
-        try:
-            slots = lib.get_slots(token_present=True)
-        except Exception as exc:  # noqa: BLE001
-            raise self._map(exc, None, "list") from exc
+        """Slots with a token: ONE C_GetSlotList (OpenSC re-detects cards on each call,
+        ~4 ms), C_GetTokenInfo per slot (memory only), and the reader name from a cache
+        (C_GetSlotInfo detects again) that a removal or a new token in the slot clears."""
+        _lib, raw = self._ensure_lib()
+        rv, ids = raw.slot_list(token_present=True)
+        if rv != CKR_OK:
+            raise E.TokenError(code=ckr_name(rv), detail="C_GetSlotList")
         out = []
-        for slot in slots:
-            rv, info = raw.token_info(slot.slot_id)
+        for slot_id in ids:
+            rv, info = raw.token_info(slot_id)
             if rv != CKR_OK or info is None:
-                log.debug("slot %s: C_GetTokenInfo %s", slot.slot_id, ckr_name(rv))
+                log.debug("slot %s: C_GetTokenInfo %s", slot_id, ckr_name(rv))
                 continue
-            out.append(_Slot(slot.slot_id, slot.slot_description.strip(), info))
+            cached = self._readers.get(slot_id)
+            if cached is None or cached[1] != info.serial:
+                rv, description = raw.slot_description(slot_id)
+                if rv != CKR_OK:
+                    continue
+                cached = (description.strip(), info.serial)
+                self._readers[slot_id] = cached
+            out.append(_Slot(slot_id, cached[0], info))
         present = {s.info.serial for s in out}
         for serial in [s for s in self._held if s not in present]:
             self._drop_held(serial)
@@ -211,13 +222,18 @@ class LocalTokenService:
         raise E.NoSuchToken(serial=serial, present=len(slots))
 
     def _token_object(self, slot: _Slot) -> Any:
+        """python-pkcs11's Token for `slot` (needed to open sessions). Its Slot objects
+        are kept: listing them again costs three card detections."""
         lib, _raw = self._ensure_lib()
         try:
-            for s in lib.get_slots(token_present=True):
-                if s.slot_id == slot.slot_id:
-                    token = s.get_token()
-                    if token.serial.decode("ascii", "replace") == slot.info.serial:
-                        return token
+            pslot = self._pslots.get(slot.slot_id)
+            if pslot is None:
+                self._pslots = {s.slot_id: s for s in lib.get_slots(token_present=False)}
+                pslot = self._pslots.get(slot.slot_id)
+            if pslot is not None:
+                token = pslot.get_token()
+                if same_serial(token.serial.decode("ascii", "replace"), slot.info.serial):
+                    return token
         except Exception as exc:  # noqa: BLE001
             raise self._map(exc, slot.info.serial, "open") from exc
         raise E.TokenRemoved(serial=slot.info.serial, operation="open")
@@ -338,6 +354,16 @@ class LocalTokenService:
             for s in self._slots():
                 if reader_matches(reader, s.reader):
                     return self._token_info(s)
+            return None
+        return self._call(work)
+
+    def read_reader(self, reader: str) -> tuple[TokenInfo, list[CertificateInfo]] | None:
+        """The token in `reader` and its certificates in one pass (the agent's reaction to
+        CardInserted: one slot scan instead of two)."""
+        def work() -> tuple[TokenInfo, list[CertificateInfo]] | None:
+            for s in self._slots():
+                if reader_matches(reader, s.reader):
+                    return self._token_info(s), self._certificates(s)
             return None
         return self._call(work)
 
@@ -513,6 +539,7 @@ class LocalTokenService:
     def reader_removed(self, reader: str) -> None:
         """The PC/SC monitor saw the card leave `reader`: forget its login at once."""
         def work() -> None:
+            self._readers.clear()  # a CCID token's reader may come back under another slot
             for serial, held in list(self._held.items()):
                 if reader_matches(reader, held.reader):
                     self._drop_held(serial)
