@@ -16,6 +16,7 @@ so they work whoever owns the main thread.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import select
@@ -256,6 +257,8 @@ class Agent:
             watcher = _SignalWatcher(self.request_stop)
         try:
             self.worker.start()
+            # Draw the notification icons now, not on the first insertion (~10 ms).
+            self.worker.submit(self._prepare_icons)
             for component in self._components:
                 try:
                     component.start(self)
@@ -264,6 +267,10 @@ class Agent:
                 except Exception:  # noqa: BLE001 - one broken feature must not stop trayd
                     log.exception("component %s failed to start; continuing without it",
                                   getattr(component, "name", component))
+            # Start-up objects (imports, components) are long-lived: move them out of the
+            # collector's sight so a collection during a hotplug event stays short.
+            gc.collect()
+            gc.freeze()
             self.monitor.start()
             log.info("trayd agent running (pid %d)", os.getpid())
             owner = self._owner
@@ -280,6 +287,13 @@ class Agent:
             self._lock.release()
             self._locked = False
         return 0
+
+    @staticmethod
+    def _prepare_icons() -> None:
+        from trayd.icons import STATES, icon_file
+
+        for state in STATES:
+            icon_file(state)
 
     def _shutdown(self) -> None:
         t0 = time.monotonic()
