@@ -28,14 +28,14 @@ def cert_rows(c: CertificateInfo) -> list[tuple[str, str]]:
     if not c.readable:
         return [
             (_("Label"), c.label or "-"),
-            (_("ID"), c.id or "-"),
+            (_("Object ID (CKA_ID)"), c.id or "-"),
             (_("State"), _("unreadable certificate object")),
             (_("Reason"), c.error or "-"),
         ]
     key = f"{c.key_type or '?'} {c.key_bits or ''}".strip()
     return [
         (_("Label"), c.label or "-"),
-        (_("ID"), c.id or "-"),
+        (_("Object ID (CKA_ID)"), c.id or "-"),
         (_("Certificate ID"), c.certificate_id or "-"),
         (_("Subject"), c.subject or "-"),
         (_("Issuer"), c.issuer or "-"),
