@@ -55,7 +55,8 @@ class UiApp:
                 raise AssertionError(f"UI exited ({self.proc.returncode}) while waiting for "
                                      f"{what}:\n{self.output()}")
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; last state: "
+        shot = self.failure_shot()
+        raise AssertionError(f"timed out waiting for {what} (screen: {shot}); last state: "
                              f"{json.dumps(last, ensure_ascii=False)[:3000]}\n{self.output()}")
 
     def widget(self, name: str, timeout: float = 30.0, enabled: bool | None = None
@@ -75,6 +76,18 @@ class UiApp:
 
     def info(self, key: str) -> Any:
         return self.state()["info"].get(key)
+
+    failure_dir: Path | None = None
+    failure_name = "ui"
+
+    def failure_shot(self) -> Path | None:
+        """A screenshot of the moment a wait gave up (tests/_artifacts/<test>-timeout.png)."""
+        if self.failure_dir is None:
+            return None
+        path = self.failure_dir / f"{self.failure_name}-timeout.png"
+        subprocess.run(["import", "-display", self.display, "-window", "root", str(path)],
+                       capture_output=True, timeout=30)
+        return path
 
     # input -----------------------------------------------------------------------------
     def xdotool(self, *args: str) -> None:
@@ -134,7 +147,8 @@ class UiApp:
 
 
 @pytest.fixture
-def ui_app(gui_env: dict[str, str], tmp_path: Path):
+def ui_app(gui_env: dict[str, str], tmp_path: Path, artifacts: Path,
+           request: pytest.FixtureRequest):
     """Factory: ui_app("manage") -> UiApp; every app is stopped at teardown."""
     apps: list[UiApp] = []
 
@@ -144,6 +158,8 @@ def ui_app(gui_env: dict[str, str], tmp_path: Path):
         e = dict(env or gui_env)
         e["TRAYD_UI_TEST_HOOK"] = str(hook)
         app = UiApp(args, e, hook, tmp_path / f"ui-{n}.log")
+        app.failure_dir = artifacts
+        app.failure_name = request.node.name.replace("/", "_")
         apps.append(app)
         return app
 

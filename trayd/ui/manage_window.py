@@ -79,8 +79,8 @@ def token_rows(t: TokenInfo) -> list[tuple[str, str]]:
     if t.tries_left is not None:
         rows.append((_("Tries left"), str(t.tries_left)))
     flags = [_(FLAG_NAMES[f]) for f in t.flags if f in FLAG_NAMES]
-    if flags:
-        rows.append((_("Flags"), ", ".join(flags)))
+    for i, flag in enumerate(flags):  # one per row: a Treeview cell cannot wrap
+        rows.append((_("Flags") if i == 0 else "", flag))
     return rows
 
 
@@ -143,6 +143,8 @@ class ManageWindow:
         info_scroll.pack(side="right", fill="y")
         self.info_hint = ttk.Label(info_box, text="", style="Hint.TLabel",
                                    wraplength=400, justify="left")
+        info_box.bind("<Configure>", lambda e: self.info_hint.configure(
+            wraplength=max(200, e.width - 40)), add="+")
         hook_tree("manage.info", self.info)
         hook_register("manage.info_hint", self.info_hint)
 

@@ -284,6 +284,7 @@ class TestHook:
         self.path = path
         self.widgets: dict[str, tk.Misc] = {}
         self.trees: dict[str, ttk.Treeview] = {}
+        self.tcl_paths: dict[str, str] = {}
         self.info: dict[str, Any] = {}
         self._last = ""
         self._seq = 0
@@ -327,6 +328,18 @@ class TestHook:
         except tk.TclError:
             return None
 
+    def _tcl_geom(self, path: str) -> dict[str, Any] | None:
+        """Geometry of a widget Tk created by itself (e.g. inside tk_getSaveFile)."""
+        call = self.root.tk.call
+        try:
+            if not int(call("winfo", "exists", path)):
+                return None
+            return {"x": int(call("winfo", "rootx", path)), "y": int(call("winfo", "rooty", path)),
+                    "w": int(call("winfo", "width", path)), "h": int(call("winfo", "height", path)),
+                    "viewable": bool(int(call("winfo", "viewable", path)))}
+        except tk.TclError:
+            return None
+
     def _tree(self, t: ttk.Treeview) -> dict[str, Any] | None:
         try:
             if not t.winfo_exists():
@@ -356,6 +369,10 @@ class TestHook:
             if g is None:
                 del self.widgets[name]
             else:
+                widgets[name] = g
+        for name, path in self.tcl_paths.items():
+            g = self._tcl_geom(path)
+            if g is not None:
                 widgets[name] = g
         trees = {}
         for name, t in list(self.trees.items()):
@@ -425,3 +442,9 @@ class UiContext:
 
     def close(self) -> None:
         self.worker.close()
+
+
+def hook_tcl(name: str, path: str) -> None:
+    """Name a Tk-internal widget by its Tcl path (no-op unless the test hook is on)."""
+    if _hook is not None:
+        _hook.tcl_paths[name] = path

@@ -18,6 +18,31 @@ ICONS = {"info": "information", "warning": "warning", "error": "error",
          "question": "question"}
 
 
+def wrap_text(text: str, widget: tk.Misc, max_px: int, font: str = "TkDefaultFont") -> str:
+    """Break lines to fit `max_px`, character by character where needed.
+
+    Why not Tk's wraplength: Tk breaks only at spaces, so Japanese text with one space
+    (「この PIN も…」) breaks after 「この」 and a long path never breaks at all.
+    """
+    import tkinter.font as tkfont
+
+    f = tkfont.nametofont(font, root=widget)
+    out: list[str] = []
+    for line in text.split("\n"):
+        while line and f.measure(line) > max_px:
+            cut = len(line)
+            while cut > 1 and f.measure(line[:cut]) > max_px:
+                cut -= 1
+            space = line.rfind(" ", 0, cut)
+            # Prefer a space in a Latin run; otherwise break between any two characters.
+            if space > cut * 2 // 3 and not any(ord(c) > 0x2E7F for c in line[space:cut]):
+                cut = space + 1
+            out.append(line[:cut].rstrip())
+            line = line[cut:]
+        out.append(line)
+    return "\n".join(out)
+
+
 class Dialog(tk.Toplevel):
     """A modal Toplevel: transient to its parent, grabs input, Escape cancels."""
 
@@ -103,7 +128,7 @@ class MessageDialog(Dialog):
         icon = _icon(self, kind)
         if icon:
             ttk.Label(body, image=icon).grid(row=0, column=0, sticky="n", padx=(0, 14))
-        label = ttk.Label(body, text=text, wraplength=520, justify="left")
+        label = ttk.Label(body, text=wrap_text(text, self, 520), justify="left")
         label.grid(row=0, column=1, sticky="w")
         hook_register(f"{name}.text", label)
         row = ttk.Frame(self, padding=(12, 4, 12, 12))

@@ -31,7 +31,7 @@ class ChangePinDialog(Dialog):
 
     def __init__(self, ctx: UiContext, parent: tk.Misc, serial: str,
                  token: TokenInfo | None = None) -> None:
-        model = (token.model if token and token.model else "ePass2003")
+        model = "ePass2003"  # OpenSC reports "PKCS#15" as the model; the manual says ePass2003
         super().__init__(parent, _("EnterSafe PKI Management Tool - {model}").format(
             model=model), "chpin")
         self.ctx = ctx
@@ -62,7 +62,7 @@ class ChangePinDialog(Dialog):
                                highlightbackground="#999999", background="#ffffff")
         self.meter.pack(side="left", padx=6)
         ttk.Label(self.meter_row, text=_("high")).pack(side="left")
-        self.meter_text = ttk.Label(self.meter_row, text="", width=8)
+        self.meter_text = ttk.Label(self.meter_row, text="", width=12)
         self.meter_text.pack(side="left", padx=(10, 0))
         hook_register("chpin.meter", self.meter_text)
         self.meter_row.grid_remove()
@@ -119,7 +119,8 @@ class ChangePinDialog(Dialog):
             width = int(self.meter.cget("width"))
             self.meter.create_rectangle(0, 0, width * int(level) // 3, 14,
                                         fill=METER_COLOURS[int(level)], width=0)
-        self.meter_text.configure(text=level.label if level is not None else "")
+        self.meter_text.configure(
+            text=_("Strength: {level}").format(level=level.label) if level is not None else "")
         hook_info("chpin.strength", int(level) if level is not None else 0)
 
     def _toggle_soft(self) -> None:

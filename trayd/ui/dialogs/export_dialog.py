@@ -14,9 +14,9 @@ from tkinter import filedialog
 
 from trayd.core.models import CertificateInfo
 from trayd.i18n import _
-from trayd.ui.dialogs.base import message
+from trayd.ui.dialogs.base import ask_yes_no, message
 from trayd.ui.dialogs.errors import show_error
-from trayd.ui.tk_common import UiContext
+from trayd.ui.tk_common import UiContext, hook_tcl
 
 
 def default_file_name(cert: CertificateInfo) -> str:
@@ -26,21 +26,28 @@ def default_file_name(cert: CertificateInfo) -> str:
     return base + ".cer"
 
 
-def format_for(path: Path, chosen_type: str) -> str:
-    """PEM when the user picked the PEM type or typed a .pem/.crt name; DER otherwise."""
-    if path.suffix.lower() in (".pem", ".crt"):
-        return "pem"
-    if path.suffix.lower() in (".cer", ".der"):
-        return "der"
-    return "pem" if chosen_type.startswith("PEM") else "der"
+def format_for(path: Path, pem_chosen: bool) -> tuple[Path, str]:
+    """The file and format: the PEM type when picked (a suggested `.cer` becomes `.pem`),
+    else by the name typed (`.pem`/`.crt` → PEM), else DER."""
+    suffix = path.suffix.lower()
+    if pem_chosen:
+        return (path.with_suffix(".pem") if suffix == ".cer" else path), "pem"
+    if suffix in (".pem", ".crt"):
+        return path, "pem"
+    return path, "der"
 
 
 def ask_export_path(parent: tk.Misc, cert: CertificateInfo,
                     initial_dir: Path | None = None) -> tuple[Path, str] | None:
     """Tk's save dialog (「保存」); returns (path, "der"|"pem") or None when cancelled."""
-    der_type = _("DER encoded binary X.509 (*.cer)")
-    pem_type = _("Base 64 encoded X.509 (PEM) (*.pem)")
+    # Tk appends the pattern itself: 「DER encoded binary X.509 (*.cer)」.
+    der_type = _("DER encoded binary X.509")
+    pem_type = _("Base 64 encoded X.509 (PEM)")
     type_var = tk.StringVar(parent, value=der_type)
+    base = str(parent) if str(parent) != "." else ""
+    for name, sub in (("entry", "contents.f2.ent"), ("save", "contents.f2.ok"),
+                      ("cancel", "contents.f2.cancel"), ("window", "")):
+        hook_tcl(f"filedialog.{name}", f"{base}.__tk_filedialog" + (f".{sub}" if sub else ""))
     filename = filedialog.asksaveasfilename(
         parent=parent, title=_("Export certificate"),
         initialdir=str(initial_dir or Path.home()), initialfile=default_file_name(cert),
@@ -49,8 +56,12 @@ def ask_export_path(parent: tk.Misc, cert: CertificateInfo,
     )
     if not filename:
         return None
-    path = Path(filename)
-    return path, format_for(path, type_var.get())
+    path, fmt = format_for(Path(filename), type_var.get() == pem_type)
+    if path != Path(filename) and path.exists() and not ask_yes_no(
+            parent, _("{path} already exists.\nDo you want to replace it?").format(path=path),
+            kind="warning", default_yes=False, name="overwrite"):
+        return None
+    return path, fmt
 
 
 def export_certificate(ctx: UiContext, parent: tk.Misc, cert: CertificateInfo,

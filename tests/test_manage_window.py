@@ -1,0 +1,108 @@
+"""The management window (manual §4.1–§4.6) on Xvfb against the virtual ePass2003.
+
+Real components throughout: `python -m trayd.ui manage` (Tk) → LocalTokenService →
+OpenSC's opensc-pkcs11.so → private pcscd + vpcd → the project's ePass2003 emulator.
+Clicks and typing go through xdotool at the coordinates the UI publishes via its test
+hook; screenshots land in tests/_artifacts/.
+"""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+pytestmark = [pytest.mark.gui, pytest.mark.timeout(240)]
+
+if shutil.which("xdotool") is None or shutil.which("Xvfb") is None:  # pragma: no cover
+    pytest.skip("needs Xvfb and xdotool", allow_module_level=True)
+
+
+def tree_iids(state: dict) -> list[str]:
+    return [r["iid"] for r in state["trees"]["manage.tree"]["rows"]]
+
+
+def open_manage(ui_app, tok):
+    app = ui_app("manage")
+    app.wait(lambda s: f"t:{tok.serial}" in tree_iids(s), 60, "token in the list")
+    app.wait(lambda s: any(i.startswith(f"c:{tok.serial}:") for i in tree_iids(s)), 30,
+             "certificates under the token")
+    app.wait(lambda s: not s["info"].get("busy"), 30, "idle")
+    return app
+
+
+def login_typed(app, pin: str) -> None:
+    app.click("manage.login")
+    app.widget("pin.entry")
+    app.type_into("pin.entry", pin)
+    app.click("pin.ok")
+
+
+def test_window_lists_token_and_follows_removal(epass2003, ui_app, ui_snap):
+    tok = epass2003()
+    app = open_manage(ui_app, tok)
+    st = app.state()
+    assert st["widgets"]["manage.window"]["title"] == "ePass2003 管理ツール"
+    row = next(r for r in st["trees"]["manage.tree"]["rows"] if r["iid"] == f"t:{tok.serial}")
+    assert tok.serial in row["text"]
+    certs = [r for r in st["trees"]["manage.tree"]["rows"] if r["parent"] == f"t:{tok.serial}"]
+    assert {r["iid"].split(":", 2)[2] for r in certs} == set(tok.cert_ids)
+    # Nothing selected that is a certificate: 証明書情報/エクスポート are off, ログイン is on.
+    w = st["widgets"]
+    assert w["manage.login"]["text"] == "ログイン" and not w["manage.login"]["disabled"]
+    assert w["manage.cert"]["disabled"] and w["manage.export"]["disabled"]
+    assert [w[k]["text"] for k in ("manage.cert", "manage.export", "manage.change_pin",
+                                   "manage.exit")] == ["証明書情報", "エクスポート",
+                                                       "ユーザ PIN 変更", "終了"]
+    ui_snap("manage-token-listed")
+
+    cert_iid = f"c:{tok.serial}:{tok.cert_ids[0]}"
+    app.click_row("manage.tree", cert_iid)
+    app.widget("manage.cert", enabled=True)
+    app.widget("manage.export", enabled=True)
+
+    tok.remove()
+    app.wait(lambda s: not tree_iids(s), 30, "the pulled token to leave the list")
+    st = app.state()
+    assert st["widgets"]["manage.login"]["disabled"]
+    assert st["widgets"]["manage.cert"]["disabled"]
+    ui_snap("manage-no-token")
+
+    tok.insert()
+    app.wait(lambda s: f"t:{tok.serial}" in tree_iids(s), 60, "the token to come back")
+
+
+def test_login_typed_shows_token_info_then_logout(epass2003, ui_app, ui_snap):
+    tok = epass2003()
+    app = open_manage(ui_app, tok)
+    assert app.state()["trees"]["manage.info"]["rows"] == []  # info only after login
+    login_typed(app, tok.pin)
+    app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 60,
+             "ログイン to become ログアウト")
+    app.gone("pin.entry")
+    info = app.wait(lambda s: s["trees"]["manage.info"]["rows"], 10, "token information")
+    values = {r["text"]: r["values"][0] for r in info}
+    assert values["シリアル番号"] == tok.serial
+    assert values["状態"] == "ログイン中"
+    assert tok.logged_in
+    ui_snap("manage-logged-in")
+
+    app.click("manage.login")  # now ログアウト
+    app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログイン", 30, "logout")
+    assert app.state()["trees"]["manage.info"]["rows"] == []
+
+
+def test_exit_asks_for_confirmation(epass2003, ui_app, ui_snap):
+    tok = epass2003()
+    app = open_manage(ui_app, tok)
+    app.click("manage.exit")
+    text = app.widget("confirm.text")["text"]
+    assert text == "終了してもよろしいですか？"
+    assert app.widget("confirm.yes")["text"] == "はい"
+    assert app.widget("confirm.no")["text"] == "いいえ"
+    ui_snap("manage-confirm-exit")
+    app.click("confirm.no")
+    app.gone("confirm.text")
+    assert app.proc.poll() is None  # いいえ keeps the window open
+    app.click("manage.exit")
+    app.click("confirm.yes")
+    assert app.wait_exit(30) == 0
