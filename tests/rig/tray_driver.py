@@ -70,7 +70,9 @@ def classify_icon(img: Image.Image) -> str:
     blue body = present; + green badge = logged_in; + red badge = error; grey = none."""
     rgb = img.convert("RGB")
     blue = green = red = grey = 0
-    for r, g, b in rgb.getdata():
+    raw = rgb.tobytes()
+    for i in range(0, len(raw), 3):
+        r, g, b = raw[i], raw[i + 1], raw[i + 2]
         if b > 150 and r < 90 and 70 < g < 140:
             blue += 1
         elif g > 130 and r < 100 and b < 110:

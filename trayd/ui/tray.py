@@ -445,6 +445,10 @@ class TrayComponent:
         """
         from gi.repository import GLib
 
+        if self._stopping.is_set() and self.icon is not None:
+            # A stop request raced the loop's start (pystray ignores stop() before run).
+            self.icon.stop()
+            return False
         for sig, handler in saved.items():
             if callable(handler):
                 if signal.getsignal(sig) is not handler:
