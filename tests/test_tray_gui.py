@@ -119,8 +119,12 @@ def test_menu_names_the_token_and_starts_its_dialogs(tray_agent, driver, epass20
     # login); Down, Down reaches ログイン….
     driver.keys("Down", "Down", "Return")
     tray_agent.wait_log("launcher: started -m trayd.ui login --token", timeout=10)
-    assert re.search(r"launcher: started -m trayd\.ui login --token [0-9A-Fa-f]+",
-                     tray_agent.log_text())
+    serial = re.search(r"launcher: started -m trayd\.ui login --token ([0-9A-Fa-f]+)",
+                       tray_agent.log_text())[1]
+    # 証明書情報 → the first certificate opens the certificate viewer for that object.
+    driver.open_menu()
+    driver.keys("Down", "Right", "Right", "Return")
+    tray_agent.wait_log(f"launcher: started -m trayd.ui cert --token {serial} --id", timeout=10)
 
 
 def test_exit_asks_first(tray_agent, driver, desktop_env):
