@@ -16,8 +16,8 @@ from rig.tray_driver import wait_until
 from trayd import errors, events
 from trayd.ipc.client import connect
 
-PIN = "12345678"
-WRONG = "87654321"
+PIN = "73915820"  # distinctive: must not occur in certificate IDs or serials
+WRONG = "40286157"
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def agent(trayd_env, dbus_session, notification_server, artifacts):
 
 
 def test_front_end_works_through_the_agent(agent, epass2003, tmp_path: Path):
-    tok = epass2003()
+    tok = epass2003(pin=PIN)
     client = connect(timeout=2)
     assert client is not None
     got: list[events.Event] = []

@@ -24,7 +24,7 @@ from rig.xserver import have_gui_tools
 pytestmark = [pytest.mark.gui,
               pytest.mark.skipif(bool(have_gui_tools()), reason="GUI tools missing")]
 
-PIN = "12345678"
+PIN = "73915820"  # distinctive: must not occur in certificate IDs or serials
 
 
 def _start_agent(env: dict[str, str], log: Path, *args: str) -> AgentProcess:
@@ -81,7 +81,7 @@ def test_icon_docks_with_appindicator_and_follows_the_token(tray_agent, driver, 
     driver.xdotool("mousemove", "600", "400")
     wait_until(lambda: not driver.popups(), 10, "tooltip hidden")
 
-    tok = epass2003()  # inserted
+    tok = epass2003(pin=PIN)  # inserted
     driver.wait_icon("present")
     _wait_menu_with(tray_agent, tok.label)
     driver.snap("tray-2-token-present")
@@ -240,3 +240,46 @@ def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver)
     assert rc == 0 and elapsed < 1.0, f"rc={rc} elapsed={elapsed:.2f}s"
     wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
                open(f"/proc/{pid}/stat").read().split()[2] == "Z", 5, "hung dialog ended")
+
+
+def _hook_widget(hook: Path, name: str, timeout: float = 30.0) -> dict:
+    def find():
+        try:
+            data = json.loads(hook.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        w = data.get("widgets", {}).get(name)
+        return w if w and w.get("viewable") and not w.get("disabled") else None
+
+    return wait_until(find, timeout, f"{name} on screen")
+
+
+def test_login_and_logout_from_the_tray_menu(tray_agent, driver, epass2003, desktop_env):
+    """The user's path: ログイン… → PIN dialog (PIN goes to the agent's worker) → the icon
+    gets its check badge and the menu offers ログアウト → ログアウト → back to blue."""
+    hook = Path(desktop_env["TRAYD_UI_TEST_HOOK"])
+    epass2003(pin=PIN)
+    _wait_menu_with(tray_agent, "ログイン…")
+    driver.wait_icon("present")
+    driver.open_menu()
+    driver.keys("Down", "Right", "Down", "Down", "Return")  # token → ログイン…
+    tray_agent.wait_log("launcher: started -m trayd.ui login", timeout=10)
+    entry = _hook_widget(hook, "pin.entry")
+    driver.xdotool("mousemove", str(entry["x"] + 10), str(entry["y"] + entry["h"] // 2),
+                   "click", "1")
+    driver.xdotool("type", "--delay", "30", PIN)
+    driver.snap("tray-9-login-dialog")
+    ok = _hook_widget(hook, "pin.ok")
+    driver.xdotool("mousemove", str(ok["x"] + ok["w"] // 2), str(ok["y"] + ok["h"] // 2),
+                   "click", "1")
+    driver.wait_icon("logged_in", timeout=30)
+    tray_agent.wait_log("trayd.ui login --token", timeout=1)
+    _wait_menu_with(tray_agent, "ログアウト")
+    driver.snap("tray-10-logged-in")
+
+    driver.open_menu()
+    # Logged in: トークン情報 is enabled, so the submenu opens on it; ログアウト is 4th.
+    driver.keys("Down", "Right", "Down", "Down", "Down", "Return")
+    tray_agent.wait_log("launcher: started -m trayd.ui logout", timeout=10)
+    driver.wait_icon("present", timeout=30)
+    assert PIN not in tray_agent.log_text()
