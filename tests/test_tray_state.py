@@ -118,3 +118,17 @@ def test_no_pin_on_a_command_line(tray):
     comp, _agent, _service = tray
     with pytest.raises(ValueError):
         comp.launcher.spawn(["-m", "trayd.ui", "login", "--pin", "1234"])
+
+
+def test_root_install_entry_asks_the_root_prompt_again(tray):
+    comp, agent, service = tray
+    asked: list[str | None] = []
+    prompt = SimpleNamespace(name="root_prompt", offer_again=asked.append)
+    agent.component = lambda name: prompt if name == "root_prompt" else None
+    assert not comp.state.root_install_available  # no token yet
+    service.tokens = [_token()]
+    agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))
+    agent.bus.post(events.TokenIdentified(reader=R0, serial="2a5e", label="EPPCERT (User PIN)"))
+    _settle(comp, lambda s: s.root_install_available)
+    comp.perform(Action("root_install"))
+    assert asked == ["2a5e"]
