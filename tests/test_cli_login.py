@@ -93,3 +93,74 @@ def test_token_pulled_during_login(trayd_env, epass2003, home):
     counter = home / ".local/state/trayd/pin-failures.json"
     assert not counter.exists() or json.loads(counter.read_text()).get(tok.serial, {}).get(
         "failures", 0) == 0
+
+
+def test_max_tries_from_config(trayd_env, epass2003, home):
+    tok = epass2003(max_tries=3)
+    (home / ".config/trayd").mkdir(parents=True, exist_ok=True)
+    (home / ".config/trayd/config.toml").write_text("max_pin_tries = 3\n")
+    for n in (1, 2):
+        r = run_trayd("login", "--pin-stdin", env=trayd_env, input="99999999\n")
+        assert r.returncode == 4 and f"{n} 回 / 3 回" in r.stderr
+    r = run_trayd("login", "--pin-stdin", env=trayd_env, input=PIN + "\n")
+    assert r.returncode == 6 and tok.tries_left == 1  # even the right PIN waits for --yes
+    r = run_trayd("login", "--pin-stdin", "--yes", env=trayd_env, input=PIN + "\n")
+    assert r.returncode == 0 and tok.tries_left == 3
+    r = run_trayd("login", "--pin-stdin", env=trayd_env, input="99999999\n")
+    assert r.returncode == 4 and "1 回 / 3 回" in r.stderr  # the count restarted
+
+
+def _run_on_pty(args, env, answers, timeout=60.0):
+    """Run trayd with a pseudo-terminal as its controlling terminal; type `answers` at
+    each prompt. Returns (exit status, everything the terminal showed)."""
+    import os
+    import pty
+    import select
+    import time
+
+    from rig.trayd_cli import TRAYD
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.execve(TRAYD[0], [*TRAYD, *args], env)
+    shown = b""
+    pending = list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if pending and (shown.rstrip().endswith(b":") or shown.rstrip().endswith(b"]")):
+                os.write(fd, pending.pop(0).encode() + b"\n")
+                shown += b"\n"
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
+
+
+def test_interactive_prompt_does_not_echo(trayd_env, epass2003):
+    tok = epass2003()
+    code, shown = _run_on_pty(["login"], trayd_env, [PIN])
+    assert code == 0, shown
+    assert "ユーザ PIN:" in shown and "ログインしました" in shown
+    assert PIN not in shown  # typed without echo
+    assert tok.tries_left == 10
+
+
+def test_interactive_last_try_question(trayd_env, epass2003, home):
+    tok = epass2003(max_tries=2)
+    (home / ".config/trayd").mkdir(parents=True, exist_ok=True)
+    (home / ".config/trayd/config.toml").write_text("max_pin_tries = 2\n")
+    r = run_trayd("login", "--pin-stdin", env=trayd_env, input="99999999\n")
+    assert r.returncode == 4
+    code, shown = _run_on_pty(["login"], trayd_env, ["99999999", "n"])
+    assert code == 6, shown  # said no: nothing sent
+    assert tok.tries_left == 1 and not tok.locked

@@ -63,3 +63,7 @@ def confirm(question: str) -> bool:
     except OSError:
         return False
     return answer in ("y", "yes", "はい")
+
+
+def last_try_question() -> str:
+    return _("The next wrong PIN will lock the token for good. Try this PIN anyway?")

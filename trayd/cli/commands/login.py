@@ -15,7 +15,6 @@ from trayd.config import Config
 from trayd.core import pin_policy
 from trayd.errors import Cancelled, ConfirmationRequired
 from trayd.i18n import _
-from trayd.messages import describe
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         except ConfirmationRequired as err:
             if not pin_input.interactive(args.pin_stdin):
                 raise
-            if not pin_input.confirm(describe(err).split(". ")[0]):
+            if not pin_input.confirm(pin_input.last_try_question()):
                 raise Cancelled(what="login") from None
             info = backend.login(token.serial, pin, confirm_last_try=True)
         finally:
