@@ -316,3 +316,38 @@ def test_confirm_exit_command(ui_app, ui_snap, button, code):
     assert app.widget("confirm.text")["text"] == "終了してもよろしいですか？"
     app.click(f"confirm.{button}")
     assert app.wait_exit() == code
+
+
+def test_standalone_commands_the_tray_starts(epass2003, ui_app, tmp_path, ui_snap):
+    """token-info, cert, export, logout as separate processes (the tray's menu entries)."""
+    tok = epass2003()
+    app = ui_app("token-info", "--token", tok.serial)
+    app.widget("tokeninfo.ok", timeout=60)
+    ui_snap("dialog-token-info")
+    app.click("tokeninfo.ok")
+    assert app.wait_exit() == 0
+
+    cert_id = user_cert_iid(tok).split(":", 2)[2]
+    app = ui_app("cert", "--token", tok.serial, "--id", cert_id)
+    app.widget("cert.ok", timeout=60)
+    assert app.state()["info"]["cert.tabs"] == ["全般", "詳細"]
+    app.click("cert.ok")
+    assert app.wait_exit() == 0
+
+    out = tmp_path / "exp"
+    out.mkdir()
+    app = ui_app("export", "--token", tok.serial, "--id", cert_id, "--dir", str(out))
+    app.click("filedialog.entry", timeout=60)  # keyboard focus follows the pointer
+    app.key("Return")  # accept the suggested name: <certificate ID>.cer in --dir
+    app.click("exported.ok", timeout=60)
+    assert app.wait_exit() == 0
+    files = list(out.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".cer"
+    assert files[0].read_bytes() == tok.user_cert_der
+
+    app = ui_app("export", "--token", tok.serial, "--id", cert_id, "--dir", str(out))
+    app.click("filedialog.cancel", timeout=60)
+    assert app.wait_exit() == 6
+
+    app = ui_app("logout", "--token", tok.serial)
+    assert app.wait_exit(60) == 0

@@ -171,7 +171,7 @@ class TokenInformation:
             for i, (k, v) in enumerate(token_rows(t)):
                 ttk.Label(frame, text=k).grid(row=i, column=0, sticky="w", padx=(0, 16), pady=2)
                 ttk.Label(frame, text=v).grid(row=i, column=1, sticky="w", pady=2)
-            ok = ttk.Button(d, text=_("OK"), width=10, command=d.cancel, default="active")
+            ok = ttk.Button(d, text="OK", width=10, command=d.cancel, default="active")
             ok.pack(side="right", padx=14, pady=(0, 12))
             hook_register("tokeninfo.ok", ok)
             d.bind("<Return>", lambda _e: d.cancel())

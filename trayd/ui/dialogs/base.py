@@ -49,6 +49,8 @@ class Dialog(tk.Toplevel):
     def __init__(self, parent: tk.Misc, title: str, name: str) -> None:
         super().__init__(parent)
         self.withdraw()
+        # Plain Tk's grey differs from the ttk theme's; match it so packed areas blend.
+        self.configure(background=ttk.Style(self).lookup("TFrame", "background"))
         self.title(title)
         self.name = name
         self.result: object = None
@@ -121,7 +123,7 @@ class MessageDialog(Dialog):
                  default: str | None = None, cancel_key: str | None = None,
                  name: str = "msg") -> None:
         super().__init__(parent, title or app_title(), name)
-        buttons = list(buttons or [("ok", _("OK"))])
+        buttons = list(buttons or [("ok", "OK")])
         self.cancel_key = cancel_key if cancel_key is not None else buttons[-1][0]
         body = ttk.Frame(self, padding=(18, 16, 18, 10))
         body.pack(fill="both", expand=True)

@@ -248,7 +248,7 @@ class CertificateViewer(Dialog):
         self._build_details(details)
         bottom = ttk.Frame(self, padding=(10, 0, 10, 10))
         bottom.pack(fill="x")
-        ok = ttk.Button(bottom, text=_("OK"), width=10, command=self.cancel, default="active")
+        ok = ttk.Button(bottom, text="OK", width=10, command=self.cancel, default="active")
         ok.pack(side="right")
         hook_register("cert.ok", ok)
         self.ok = ok

@@ -58,7 +58,7 @@ class PinDialog(Dialog):
         buttons.pack(fill="x")
         self.cancel_btn = ttk.Button(buttons, text=_("Cancel"), width=10, command=self.cancel)
         self.cancel_btn.pack(side="right", padx=(6, 0))
-        self.ok_btn = ttk.Button(buttons, text=_("OK"), width=10, default="active",
+        self.ok_btn = ttk.Button(buttons, text="OK", width=10, default="active",
                                  command=self.submit)
         self.ok_btn.pack(side="right")
         hook_register("pin.ok", self.ok_btn)
