@@ -91,3 +91,15 @@ def test_default_filename():
     assert default_filename(None, "User Certificate", "pem") == "User_Certificate.pem"
     assert default_filename(None, "../../etc") == "etc.cer"
     assert default_filename(None, None) == "certificate.cer"
+
+
+def test_export_into_a_folder_names_the_file_after_the_certificate_id(trayd_env, epass2003,
+                                                                      tmp_path):
+    tok = epass2003()
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    r = run_trayd("export", "--id", "01", "-o", str(folder), env=trayd_env)
+    assert r.returncode == 0, r.stderr
+    assert (folder / "ES0123456789AB.cer").read_bytes() == tok.user_cert_der
+    r = run_trayd("export", "--id", "02", "-o", str(folder), "--format", "pem", env=trayd_env)
+    assert r.returncode == 0 and (folder / "Root_CA_Certificate.pem").exists()
