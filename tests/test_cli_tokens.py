@@ -81,12 +81,16 @@ def test_two_tokens_need_a_choice(trayd_env, epass2003):
     assert r.returncode == 3 and "0000000000000000" in r.stderr
 
 
-def test_garbage_certificate_object(trayd_env, epass2003):
-    epass2003(garbage_cert=True)
+def test_garbage_certificate_objects(trayd_env, epass2003, pki):
+    from test_token_service import odd_certificate
+
+    epass2003(garbage_cert=True, extra_certs=[("Odd", odd_certificate(pki.user_der))])
     r = run_trayd("certs", "--json", env=trayd_env)
     assert r.returncode == 0, r.stderr
     certs = json.loads(r.stdout)
     assert [c["id"] for c in certs if c["readable"]] == ["01", "02"]
-    assert all(c["error"] for c in certs if not c["readable"])
+    unreadable = [c for c in certs if not c["readable"]]
+    assert [c["id"] for c in unreadable] == ["03"] and all(c["error"] for c in unreadable)
     r = run_trayd("certs", env=trayd_env)
     assert r.returncode == 0 and "ES0123456789AB" in r.stdout
+    assert "読み取れない証明書オブジェクト" in r.stdout

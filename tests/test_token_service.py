@@ -55,20 +55,31 @@ def test_certificates_with_full_details(service, epass2003, pki):
     assert e.value.present == 1 and e.value.exit_code == 3
 
 
-def test_garbage_certificate_object_does_not_hide_the_others(service, epass2003):
-    tok = epass2003(garbage_cert=True)
-    certs = service.list_certificates(tok.serial)
-    readable = [c for c in certs if c.readable]
-    assert [c.id for c in readable] == ["01", "02"]
-    # OpenSC drops an object it cannot parse; if it ever lists it, it must be unreadable.
-    for c in certs:
-        if c.id == "10":
-            assert c.readable is False and c.error
+def odd_certificate(der: bytes) -> bytes:
+    """The certificate claiming X.509 v4: OpenSC's parser lists it, `cryptography` refuses."""
+    odd = bytearray(der)
+    i = odd.index(bytes.fromhex("a003020102"))
+    odd[i + 4] = 0x03
+    return bytes(odd)
+
+
+def test_garbage_certificate_objects_do_not_hide_the_others(service, epass2003, pki, tmp_path):
+    tok = epass2003(garbage_cert=True, extra_certs=[("Odd", odd_certificate(pki.user_der))])
+    certs = {c.id: c for c in service.list_certificates(tok.serial)}
+    assert certs["01"].readable and certs["02"].readable
+    odd = certs["03"]  # listed by OpenSC, unreadable for us: shown as such, no crash
+    assert odd.readable is False and "version" in odd.error and odd.label == "Odd"
+    assert odd.subject is None and odd.sha256
+    # The undecodable object: OpenSC drops it; if it is ever listed it must be unreadable.
+    assert "10" not in certs or certs["10"].readable is False
+    with pytest.raises(E.TokenError) as e:
+        service.export_certificate(tok.serial, "03", tmp_path / "odd.cer")
+    assert e.value.code == "certificate_unreadable" and not (tmp_path / "odd.cer").exists()
 
 
 def test_two_tokens_at_once(service, epass2003):
     a = epass2003(slot=0)
-    b = epass2003(slot=1, serial="1122334455667788", label="SECOND", pin="87654321")
+    b = epass2003(slot=1, serial="1122334455667788", label="SECOND", pin="87654321", sm="plain")
     tokens = {t.serial: t for t in service.list_tokens()}
     assert set(tokens) == {a.serial, b.serial}
     assert tokens[b.serial].reader == b.reader and tokens[a.serial].reader == a.reader
