@@ -54,10 +54,17 @@ def test_bad_length_costs_no_try(trayd_env, epass2003):
 
 
 def test_no_terminal_and_no_stdin_flag_is_a_usage_error(trayd_env, epass2003):
-    epass2003()
-    r = run_trayd("login", env=trayd_env)  # no /dev/tty in the test's child? then refuse
-    assert r.returncode in (2, 6)
-    assert "Traceback" not in r.stderr
+    import subprocess
+
+    from rig.trayd_cli import TRAYD
+
+    tok = epass2003()
+    # A new session has no controlling terminal: nowhere to ask, and argv/env are no option.
+    r = subprocess.run([*TRAYD, "login"], env=trayd_env, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60, start_new_session=True)
+    assert r.returncode == 2, r.stderr
+    assert "--pin-stdin" in r.stderr and "Traceback" not in r.stderr
+    assert verifies(tok) == 0
 
 
 def test_lock_sequence_max_tries_10(trayd_env, epass2003):
