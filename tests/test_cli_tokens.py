@@ -94,3 +94,14 @@ def test_garbage_certificate_objects(trayd_env, epass2003, pki):
     r = run_trayd("certs", env=trayd_env)
     assert r.returncode == 0 and "ES0123456789AB" in r.stdout
     assert "読み取れない証明書オブジェクト" in r.stdout
+
+
+def test_pcscd_down_is_not_reported_as_no_token(trayd_env, pcscd_up):
+    pcscd_up.stop()
+    try:
+        for args in (("tokens", "--json"), ("certs",), ("login", "--pin-stdin")):
+            r = run_trayd(*args, env=trayd_env, input="12345678\n")
+            assert r.returncode == 1, (args, r.stderr)
+            assert "pcscd" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        pcscd_up.start()

@@ -60,9 +60,18 @@ def is_local(backend: TokenBackend) -> bool:
     return isinstance(backend, LocalTokenService)
 
 
+def check_service() -> None:
+    """Raise PcscUnavailable when pcscd is down: "no token" would be the wrong advice."""
+    from trayd.core import pcsc
+
+    pcsc.snapshot()
+
+
 def select_token(backend: TokenBackend, serial: str | None) -> TokenInfo:
     """The token named by `--token`, or the only one present."""
     tokens = backend.list_tokens()
+    if not tokens:
+        check_service()
     if serial:
         for t in tokens:
             if t.serial.casefold() == serial.strip().casefold():

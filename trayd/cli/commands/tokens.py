@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from trayd.cli.backend_choice import open_backend
+from trayd.cli.backend_choice import check_service, open_backend
 from trayd.cli.output import print_json, print_table
 from trayd.config import Config
 from trayd.core.models import TokenInfo
@@ -44,6 +44,8 @@ def token_rows(t: TokenInfo) -> list[tuple[str, str]]:
 def run(args: argparse.Namespace, cfg: Config) -> int:
     with open_backend(cfg) as backend:
         tokens = backend.list_tokens()
+    if not tokens:
+        check_service()
     if args.json:
         print_json([t.to_json() for t in tokens])
         return 0
