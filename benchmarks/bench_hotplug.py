@@ -120,7 +120,11 @@ def proc_counters(pid: int) -> dict:
                 vol = int(line.split()[1])
             elif line.startswith("nonvoluntary_ctxt_switches:"):
                 nonvol = int(line.split()[1])
-        switches[tid] = vol + nonvol
+        try:
+            comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+        except OSError:
+            comm = "?"
+        switches[f"{comm}/{tid}"] = vol + nonvol
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2:].split()
     ticks = int(fields[11]) + int(fields[12])  # utime + stime
@@ -303,7 +307,7 @@ def main(argv: list[str]) -> int:
         row.update({"threads": len(per), "idle_switches": total, "idle_ticks": ticks,
                     "idle_seconds": idle})
         print(f"{c.name:<22}{len(per):>8}{total:>14}{ticks:>11}  "
-              + " ".join(str(v) for v in per.values()))
+              + " ".join(f"{k.split('/')[0]}={v}" for k, v in per.items()))
     trayd = results[-1]
     if trayd["events"] and results[0]["events"]:
         over50 = trayd["p50_ms"] - results[0]["p50_ms"]

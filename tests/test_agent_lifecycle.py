@@ -167,3 +167,37 @@ def test_100_cycles_no_missed_no_duplicate_no_growth(trayd_agent, notification_s
     assert agent.fds() <= fds, "file descriptors leaked"
     rc, elapsed = agent.stop()
     assert rc == 0 and elapsed < 1.0
+
+
+def switches(pid: int) -> dict[str, int]:
+    import os
+    from pathlib import Path
+
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+        except OSError:
+            continue
+        n = sum(int(line.split()[1]) for line in status.splitlines()
+                if "ctxt_switches:" in line)
+        out[f"{comm}/{tid}"] = n
+    return out
+
+
+def test_idle_agent_never_wakes_up(trayd_agent, notification_server, pcscd_up):
+    """Zero wake-ups while idle: every thread blocks without a timeout."""
+    agent = trayd_agent("run", "--no-tray")
+    with Slot(EPassShell(), pcscd_up.port(0)):
+        notification_server.wait_for(1)
+    notification_server.wait_for(2)
+    # Let the removal's work settle, including the token service's retries on a card that
+    # is no PKCS#11 token (~2 s).
+    time.sleep(4.0)
+    before = switches(agent.pid)
+    time.sleep(3.0)
+    after = switches(agent.pid)
+    woke = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert "trayd-pcsc-moni" in " ".join(after), after  # threads carry their names
+    assert woke == {}, f"threads woke up while idle: {woke}"

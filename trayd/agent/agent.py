@@ -60,6 +60,23 @@ class MainLoopOwner(Protocol):
     def stop_main_loop(self) -> None: ...  # thread-safe
 
 
+def name_os_threads() -> None:
+    """Give every Python thread its name at the OS level (/proc/PID/task/TID/comm).
+
+    Why: `top -H`, `ps -L` and the idle benchmark then show which thread woke up; Python
+    3.11 leaves them all called "python". Best effort, 15 characters (the kernel's limit).
+    """
+    for thread in threading.enumerate():
+        tid = getattr(thread, "native_id", None)
+        if not tid or thread is threading.main_thread():
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/comm", "w", encoding="utf-8") as comm:
+                comm.write(thread.name[:15])
+        except OSError:
+            pass
+
+
 class _SignalWatcher:
     """SIGTERM/SIGINT/SIGHUP → `on_signal()` on a helper thread, without polling.
 
@@ -272,6 +289,7 @@ class Agent:
             gc.collect()
             gc.freeze()
             self.monitor.start()
+            name_os_threads()
             log.info("trayd agent running (pid %d)", os.getpid())
             owner = self._owner
             if owner is not None and not self._stop.is_set():
