@@ -111,6 +111,12 @@ def test_component_events(home, pcscd_up, epass2003):
         wait(lambda: [e for e in seen if isinstance(e, events.TokenStateChanged)
                       and not e.logged_in], 10, "logged out by removal")
         assert not component.service.is_logged_in(tok.serial)
+        tok.insert()
+        component.service.login(tok.serial, PIN)
+        n = len(seen)
+        agent.bus.post(events.ServiceDown(detail="test"))
+        wait(lambda: [e for e in seen[n:] if isinstance(e, events.TokenStateChanged)
+                      and not e.logged_in], 10, "logged out when pcscd goes away")
         # An unknown card (nothing OpenSC binds) identifies as nothing, quietly.
         assert component.identify("Virtual PCD 00 01") is None
     finally:

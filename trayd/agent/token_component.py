@@ -20,8 +20,8 @@ from trayd.core.expiry import ExpiryReminder
 from trayd.core.models import CertificateInfo
 from trayd.core.token_service import LocalTokenService
 from trayd.errors import TraydError
-from trayd.events import (CardInserted, CardRemoved, CertificatesExpiring, TokenIdentified,
-                          TokenStateChanged)
+from trayd.events import (CardInserted, CardRemoved, CertificatesExpiring, ServiceDown,
+                          TokenIdentified, TokenStateChanged)
 from trayd.i18n import _
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class TokenComponent:
         self._unsubscribe.append(self.service.add_state_listener(self._on_state))
         self._unsubscribe.append(bus.subscribe(CardInserted, self._on_inserted))
         self._unsubscribe.append(bus.subscribe(CardRemoved, self._on_removed))
+        self._unsubscribe.append(bus.subscribe(ServiceDown, self._on_service_down))
         self._recheck = threading.Thread(target=self._recheck_loop, name="trayd-expiry",
                                          daemon=True)
         self._recheck.start()
@@ -111,6 +112,11 @@ class TokenComponent:
         with self._lock:
             self._present.pop(ev.reader, None)
         self._submit(self.service.reader_removed, ev.reader)
+
+    def _on_service_down(self, ev: ServiceDown) -> None:
+        with self._lock:
+            self._present.clear()
+        self._submit(self.service.forget_all)
 
     def _on_state(self, serial: str, logged_in: bool, locked: bool) -> None:
         self.agent.bus.post(TokenStateChanged(serial=serial, logged_in=logged_in, locked=locked))

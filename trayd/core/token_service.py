@@ -545,6 +545,14 @@ class LocalTokenService:
                     self._drop_held(serial)
         self._call(work)
 
+    def forget_all(self) -> None:
+        """pcscd went away: every card session (and so every login) is gone."""
+        def work() -> None:
+            self._readers.clear()
+            for serial in list(self._held):
+                self._drop_held(serial)
+        self._call(work)
+
     def pin_failures(self, token_serial: str) -> int:
         """Consecutive wrong PINs trayd has seen on this token."""
         return self.counter.failures(token_serial)
