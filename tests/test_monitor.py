@@ -213,3 +213,27 @@ def test_starting_without_pcscd_reports_down_then_up(pcscd_up):
         t0 = time.monotonic()
         mon.stop()
         assert time.monotonic() - t0 < 0.5
+
+
+def test_a_crashing_subscriber_bug_does_not_end_monitoring(pcscd_up):
+    """Even an exception escaping the watch loop only restarts it (here: the tracker)."""
+    rec = Recorder()
+    mon = PcscMonitor(rec, backoff=(0.05,))
+    calls = {"n": 0}
+    real = mon._tracker.states_returned
+
+    def flaky(states, **kw):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("bug")
+        return real(states, **kw)
+
+    mon._tracker.states_returned = flaky
+    mon.start()
+    try:
+        rec.wait(lambda e: sum(isinstance(x, ReaderAdded) for x in e) >= 2)
+        assert not any(isinstance(x, ServiceDown) for x in rec.events)
+        with VpcdLink(VirtualCard(), pcscd_up.port(0)):
+            rec.wait(lambda e: any(isinstance(x, CardInserted) for x in e))
+    finally:
+        mon.stop()

@@ -229,20 +229,27 @@ class PcscMonitor:
                 continue
             with self._ctx_lock:
                 self._ctx = ctx
-            if self._stop.is_set():  # stop() came before we published the context
-                break
+            crashed = False
             try:
-                reason = self._watch(scard, ctx)
+                # (stop() may have come before we published the context: then skip)
+                reason = None if self._stop.is_set() else self._watch(scard, ctx)
+            except Exception:  # noqa: BLE001 - a bug must not end hotplug for good
+                log.exception("PC/SC monitor failed; starting over with a new context")
+                reason, crashed = "internal error", True
             finally:
                 with self._ctx_lock:
                     self._ctx = None
                 scard.SCardReleaseContext(ctx)
             if reason is None:
                 break
-            self._service_down(reason)
+            if crashed:
+                delay = self._backoff[min(attempt, len(self._backoff) - 1)]
+                attempt += 1
+            else:
+                self._service_down(reason)
+                attempt, delay = 0, self._backoff[0]
             self.ready.set()
-            attempt = 0
-            self._stop.wait(self._backoff[0])
+            self._stop.wait(delay)
         with self._ctx_lock:
             self._ctx = None
         log.debug("PC/SC monitor stopped")
