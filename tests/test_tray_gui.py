@@ -72,10 +72,7 @@ def test_icon_docks_with_appindicator_and_follows_the_token(tray_agent, driver, 
     driver.wait_icon("none")
     driver.snap("tray-1-no-token")
     # Hovering shows the state as a tooltip (a popup window of the agent near the icon).
-    driver.xdotool("mousemove", "600", "400")
-    driver.xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2))
-    driver.xdotool("mousemove", str(icon.x + icon.w // 2 + 1), str(icon.y + icon.h // 2))
-    tip = wait_until(lambda: (driver.popups() or [None])[0], 10, "tooltip shown")
+    tip = driver.hover_tooltip()
     assert abs(tip.y - (icon.y + icon.h)) < 60
     driver.snap("tray-1b-tooltip")
     driver.xdotool("mousemove", "600", "400")
@@ -106,9 +103,8 @@ def test_icon_docks_with_appindicator_and_follows_the_token(tray_agent, driver, 
 def test_menu_names_the_token_and_starts_its_dialogs(tray_agent, driver, epass2003):
     tok = epass2003()
     _wait_menu_with(tray_agent, "ログイン…")
-    driver.open_menu()
-    driver.keys("Down", "Right")  # the token's submenu
-    wait_until(lambda: len(driver.popups()) >= 2, 10, "token submenu opened")
+    driver.choose(("Down", "Right"), lambda: len(driver.popups()) >= 2,
+                  "token submenu opened")
     driver.snap("tray-5-menu-token-submenu")
     # What the menu held when it was opened (the agent logs each rebuilt menu).
     texts = _menu_lines(tray_agent)[-1][2]
@@ -122,9 +118,9 @@ def test_menu_names_the_token_and_starts_its_dialogs(tray_agent, driver, epass20
     serial = re.search(r"launcher: started -m trayd\.ui login --token ([0-9A-Fa-f]+)",
                        tray_agent.log_text())[1]
     # 証明書情報 → the first certificate opens the certificate viewer for that object.
-    driver.open_menu()
-    driver.keys("Down", "Right", "Right", "Return")
-    tray_agent.wait_log(f"launcher: started -m trayd.ui cert --token {serial} --id", timeout=10)
+    driver.choose(("Down", "Right", "Right", "Return"),
+                  lambda: f"launcher: started -m trayd.ui cert --token {serial} --id"
+                  in tray_agent.log_text(), "certificate viewer started")
 
 
 def test_exit_asks_first(tray_agent, driver, desktop_env):
@@ -132,10 +128,10 @@ def test_exit_asks_first(tray_agent, driver, desktop_env):
 
     def ask_exit():
         hook.unlink(missing_ok=True)
-        driver.open_menu()
-        driver.snap("tray-6-menu")
-        driver.keys("Up", "Return")  # Up from nothing selected = the last entry, 終了
-        tray_agent.wait_log("launcher: started -m trayd.ui confirm-exit", timeout=10)
+        starts = tray_agent.log_text().count("started -m trayd.ui confirm-exit")
+        # Up from nothing selected = the last entry, 終了.
+        driver.choose(("Up", "Return"), lambda: tray_agent.log_text().count(
+            "started -m trayd.ui confirm-exit") > starts, "confirm-exit started")
 
         def buttons():
             try:
@@ -216,12 +212,13 @@ def test_without_a_display_the_agent_runs_headless(trayd_env, dbus_session, noti
 
 def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver):
     def open_confirm() -> int:
-        driver.open_menu()
-        driver.keys("Up", "Return")
-        pids = wait_until(lambda: re.findall(
-            r"launcher: started -m trayd\.ui confirm-exit \(pid (\d+)\)",
-            tray_agent.log_text()), 10, "confirm-exit started")
-        return int(pids[-1])
+        def pids() -> list[str]:
+            return re.findall(r"launcher: started -m trayd\.ui confirm-exit \(pid (\d+)\)",
+                              tray_agent.log_text())
+
+        before = len(pids())
+        driver.choose(("Up", "Return"), lambda: len(pids()) > before, "confirm-exit started")
+        return int(pids()[-1])
 
     # Crashed: the agent notes it and carries on.
     pid = open_confirm()
@@ -261,9 +258,9 @@ def test_login_and_logout_from_the_tray_menu(tray_agent, driver, epass2003, desk
     epass2003(pin=PIN)
     _wait_menu_with(tray_agent, "ログイン…")
     driver.wait_icon("present")
-    driver.open_menu()
-    driver.keys("Down", "Right", "Down", "Down", "Return")  # token → ログイン…
-    tray_agent.wait_log("launcher: started -m trayd.ui login", timeout=10)
+    driver.choose(("Down", "Right", "Down", "Down", "Return"),  # token → ログイン…
+                  lambda: "started -m trayd.ui login" in tray_agent.log_text(),
+                  "PIN dialog started")
     entry = _hook_widget(hook, "pin.entry")
     driver.xdotool("mousemove", str(entry["x"] + 10), str(entry["y"] + entry["h"] // 2),
                    "click", "1")
@@ -277,9 +274,9 @@ def test_login_and_logout_from_the_tray_menu(tray_agent, driver, epass2003, desk
     _wait_menu_with(tray_agent, "ログアウト")
     driver.snap("tray-10-logged-in")
 
-    driver.open_menu()
     # Logged in: トークン情報 is enabled, so the submenu opens on it; ログアウト is 4th.
-    driver.keys("Down", "Right", "Down", "Down", "Down", "Return")
-    tray_agent.wait_log("launcher: started -m trayd.ui logout", timeout=10)
+    driver.choose(("Down", "Right", "Down", "Down", "Down", "Return"),
+                  lambda: "started -m trayd.ui logout" in tray_agent.log_text(),
+                  "logout started")
     driver.wait_icon("present", timeout=30)
     assert PIN not in tray_agent.log_text()

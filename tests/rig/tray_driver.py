@@ -136,6 +136,38 @@ class TrayDriver:
         self.xdotool("click", "3")
         return wait_until(lambda: (self.popups() or [None])[0], timeout, "tray menu opened")
 
+    def choose(self, keys: tuple[str, ...], done, what: str, attempts: int = 3,
+               timeout: float = 8.0):
+        """Open the menu, walk it with `keys`, and wait for `done()` to be truthy.
+
+        A key typed in the instant between the popup being mapped and GTK taking its
+        keyboard grab is lost; then the menu is closed and the walk repeated (the
+        result is checked, not assumed)."""
+        for attempt in range(attempts):
+            self.open_menu()
+            self.keys(*keys)
+            try:
+                return wait_until(done, timeout, what)
+            except AssertionError:
+                if attempt == attempts - 1:
+                    raise
+                self.close_menus()
+
+    def hover_tooltip(self, timeout: float = 20.0) -> Win:
+        """Move the pointer onto the icon until GTK shows its tooltip popup."""
+        icon = self.icon_window()
+        cx, cy = icon.x + icon.w // 2, icon.y + icon.h // 2
+        deadline = time.monotonic() + timeout
+        while True:
+            self.xdotool("mousemove", "600", "400")
+            self.xdotool("mousemove", str(cx), str(cy))
+            self.xdotool("mousemove", str(cx + 1), str(cy))
+            try:
+                return wait_until(lambda: (self.popups() or [None])[0], 2.5, "tooltip")
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no tooltip after {timeout}s of hovering") from None
+
     def keys(self, *keys: str, pause: float = 0.15) -> None:
         """Arrow keys / Return into the open menu (GTK menus hold the keyboard grab)."""
         for k in keys:
