@@ -201,3 +201,25 @@ def test_idle_agent_never_wakes_up(trayd_agent, notification_server, pcscd_up):
     woke = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
     assert "trayd-pcsc-moni" in " ".join(after), after  # threads carry their names
     assert woke == {}, f"threads woke up while idle: {woke}"
+
+
+def test_hung_notification_server_delays_nothing_else(trayd_agent, dbus_session,
+                                                      screensaver, pcscd_up):
+    """A desktop that never answers Notify: the screen still locks at once, later
+    transitions are still queued in order, and SIGTERM still ends the agent in < 1 s."""
+    from rig.fixtures_dbus import RecordingService
+
+    hung = RecordingService(dbus_session, notifications=True, delay=30)
+    hung.start()
+    try:
+        agent = trayd_agent(config='on_removal = "lock"\n')
+        with Slot(EPassShell(), pcscd_up.port(0)):
+            hung.wait_for(1)  # arrived, never answered
+        t_removed = time.monotonic()
+        locks = screensaver.wait_for(1, kind="lock", timeout=5)
+        assert locks[0]["time"] - t_removed < 1.0
+        agent.wait_log("CardRemoved(")
+        rc, elapsed = agent.stop()
+        assert rc == 0 and elapsed < 1.0, agent.log_text()
+    finally:
+        hung.stop()

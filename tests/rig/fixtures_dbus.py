@@ -12,6 +12,8 @@ Fixtures (all function-scoped, so each test starts from a clean desktop):
   (time.monotonic() at arrival). `.notifications` (list copy), `.wait_for(n)` or
   `.wait_for(predicate)` (predicate gets the list of notifications, returns truthy;
   returns the list; raises AssertionError on timeout), `.clear()`, `.stop()`.
+  A hung desktop: `RecordingService(dbus_session, notifications=True, delay=8).start()`
+  records each Notify on arrival but answers only after `delay` seconds.
 - `screensaver` → `RecordingService` owning `org.freedesktop.ScreenSaver`
   (/org/freedesktop/ScreenSaver and /ScreenSaver); `.locks` lists the Lock() calls.
 
@@ -104,10 +106,11 @@ class RecordingService:
     """tests/rig/notification_server.py as a child; collects its JSON records."""
 
     def __init__(self, session: DbusSession, *, notifications: bool = False,
-                 screensaver: bool = False) -> None:
+                 screensaver: bool = False, delay: float = 0.0) -> None:
         self.session = session
         self.flags = (["--notifications"] if notifications else []) + (
-            ["--screensaver"] if screensaver else [])
+            ["--screensaver"] if screensaver else []) + (
+            ["--delay", str(delay)] if delay else [])
         self.records: list[dict] = []
         self._cond = threading.Condition()
         self.proc: subprocess.Popen | None = None

@@ -2,7 +2,7 @@
 
 Run as a child process on a private session bus (see fixtures_dbus.py):
 
-    python tests/rig/notification_server.py [--notifications] [--screensaver]
+    python tests/rig/notification_server.py [--notifications] [--screensaver] [--delay S]
 
 Prints one JSON object per line on stdout: first {"kind": "ready", ...} once the names
 are owned, then {"kind": "notify", ...} for every Notify call (app, replaces_id, icon,
@@ -116,9 +116,10 @@ def plain(value):
 
 
 class Notifications(dbus.service.Object):
-    def __init__(self, conn: dbus.Bus) -> None:
+    def __init__(self, conn: dbus.Bus, delay: float = 0.0) -> None:
         super().__init__(conn, NOTIFY_PATH)
         self.next_id = 0
+        self.delay = delay  # seconds before answering Notify: a slow or hung desktop
 
     @dbus.service.method("org.freedesktop.DBus.Introspectable", in_signature="",
                          out_signature="s")
@@ -141,6 +142,8 @@ class Notifications(dbus.service.Object):
               "replaces_id": int(replaces_id), "icon": str(icon), "summary": str(summary),
               "body": str(body), "actions": plain(actions), "hints": plain(hints),
               "timeout": int(timeout)})
+        if self.delay:
+            time.sleep(self.delay)
         return dbus.UInt32(nid)
 
     @dbus.service.method(NOTIFY_IFACE, in_signature="u", out_signature="")
@@ -181,13 +184,15 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--notifications", action="store_true")
     ap.add_argument("--screensaver", action="store_true")
+    ap.add_argument("--delay", type=float, default=0.0,
+                    help="seconds to wait before answering Notify (a hung server)")
     args = ap.parse_args()
     DBusGMainLoop(set_as_default=True)
     bus = dbus.SessionBus()
     keep = []
     names = []
     if args.notifications:
-        keep.append(Notifications(bus))
+        keep.append(Notifications(bus, args.delay))
         keep.append(dbus.service.BusName(NOTIFY_IFACE, bus, do_not_queue=True))
         names.append(NOTIFY_IFACE)
     if args.screensaver:
