@@ -132,3 +132,26 @@ def test_root_install_entry_asks_the_root_prompt_again(tray):
     _settle(comp, lambda s: s.root_install_available)
     comp.perform(Action("root_install"))
     assert asked == ["2a5e"]
+
+
+def test_certificates_read_once_per_insertion(tray):
+    comp, agent, service = tray
+    reads: list[str] = []
+    original = service.list_certificates
+    service.list_certificates = lambda serial: reads.append(serial) or original(serial)
+    service.tokens = [_token()]
+    agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))
+    agent.bus.post(events.TokenIdentified(reader=R0, serial="2a5e", label="EPPCERT (User PIN)"))
+    _settle(comp, lambda s: s.tokens and s.tokens[0].certificates)
+    service.tokens = [_token(logged_in=True)]
+    agent.bus.post(events.TokenStateChanged(serial="2a5e", logged_in=True))
+    _settle(comp, lambda s: s.tokens and s.tokens[0].logged_in)
+    assert reads == ["2a5e"]  # a login does not re-read the certificates
+    service.tokens = []
+    agent.bus.post(events.CardRemoved(reader=R0, model="ePass2003"))
+    _settle(comp, lambda s: not s.tokens)
+    service.tokens = [_token()]
+    agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))
+    agent.bus.post(events.TokenIdentified(reader=R0, serial="2a5e", label="EPPCERT (User PIN)"))
+    _settle(comp, lambda s: s.tokens and s.tokens[0].certificates)
+    assert reads == ["2a5e", "2a5e"]  # re-inserted: read again

@@ -116,6 +116,9 @@ class TrayComponent:
         # token component is binding that token right now and posts TokenIdentified.
         self._need_service = True
         self._last_tokens: tuple[TokenView, ...] = ()
+        # Certificates per token serial: they do not change while the token stays in, and
+        # every read goes through the card's secure messaging (a login must not wait).
+        self._certs: dict[str, tuple[CertView, ...]] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._loop_done = threading.Event()
@@ -184,8 +187,11 @@ class TrayComponent:
                 for serial, view in list(self._identified.items()):
                     if view.reader == ev.reader:
                         del self._identified[serial]
+                self._certs = {k: v for k, v in self._certs.items()
+                               if k in self._identified}
             elif isinstance(ev, TokenIdentified):
                 self._identified[ev.serial] = TokenView(ev.serial, ev.label, ev.reader)
+                self._certs.pop(ev.serial, None)
                 self._cards.setdefault(ev.reader, ev.model)
             elif isinstance(ev, TokenStateChanged):
                 view = self._identified.get(ev.serial)
@@ -234,13 +240,19 @@ class TrayComponent:
                 infos = None
             if infos is not None:
                 for info in infos:
-                    certs: tuple[CertView, ...] = ()
-                    try:
-                        certs = tuple(
-                            CertView(c.id, c.label, c.certificate_id)
-                            for c in service.list_certificates(info.serial))
-                    except Exception as exc:  # noqa: BLE001
-                        log.info("tray: certificates of %s unavailable: %r", info.serial, exc)
+                    with self._lock:
+                        certs = self._certs.get(info.serial)
+                    if certs is None:
+                        try:
+                            certs = tuple(
+                                CertView(c.id, c.label, c.certificate_id)
+                                for c in service.list_certificates(info.serial))
+                            with self._lock:
+                                self._certs[info.serial] = certs
+                        except Exception as exc:  # noqa: BLE001
+                            log.info("tray: certificates of %s unavailable: %r",
+                                     info.serial, exc)
+                            certs = ()
                     tokens.append(TokenView(info.serial, info.label, info.reader,
                                             bool(info.logged_in), bool(info.locked), certs))
         if not tokens:
