@@ -5,9 +5,10 @@ Why this shape:
   so the tray is the agent's main-loop owner: `run_main_loop()` blocks in pystray's loop
   until `stop_main_loop()`. Everything else (PC/SC monitor, PKCS#11 worker, socket) runs
   on its own threads.
-- GTK in the main thread does not run Python signal handlers while it sleeps in poll(),
-  and pystray resets SIGINT to SIG_DFL. So SIGTERM/SIGINT/SIGHUP are routed through
-  `GLib.unix_signal_add` once the loop runs, and they call `agent.request_stop()`.
+- Signals: the agent turns SIGTERM/SIGINT/SIGHUP into `request_stop()` through
+  `set_wakeup_fd` and a watcher thread, which works while GTK sleeps in C; but pystray
+  resets SIGINT to SIG_DFL when its loop starts (Ctrl-C would kill the agent without
+  clean-up), so the tray puts the previous handlers back from inside the loop.
 - The menu is rebuilt from a `TrayState` (see `trayd.ui.tray_menu`) by a refresher
   thread woken by bus events; it asks the agent's token service (which may take over a
   second to bind a token) and hands the finished menu to pystray, whose setters queue the
@@ -276,8 +277,10 @@ class TrayComponent:
         self._wake.set()
 
     # -- state -> pystray ------------------------------------------------------------
-    def _apply(self) -> None:
+    def _apply(self, force: bool = False) -> None:
         with self._apply_lock:  # the refresher and pystray's setup thread both apply
+            if force:
+                self._applied = None
             self._apply_locked()
 
     def _apply_locked(self) -> None:
@@ -403,11 +406,9 @@ class TrayComponent:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             raise RuntimeError("no DISPLAY")
         import pystray  # lazily: it needs a display at import time
-        from gi.repository import GLib
+        from gi.repository import Gio, GLib
 
         from trayd.icons import render_icon
-
-        from gi.repository import Gio
 
         # pystray's GTK backends need the session bus (they fail inside run() without it,
         # leaving a non-daemon setup thread behind): check first.
@@ -430,8 +431,7 @@ class TrayComponent:
                 return
             icon.visible = True
             self._ready.set()
-            self._applied = None
-            self._apply()
+            self._apply(force=True)
             log.info("tray: icon shown")
 
         if self._stopping.is_set():
