@@ -280,3 +280,15 @@ def test_login_and_logout_from_the_tray_menu(tray_agent, driver, epass2003, desk
                   "logout started")
     driver.wait_icon("present", timeout=30)
     assert PIN not in tray_agent.log_text()
+
+
+def test_without_a_session_bus_the_agent_runs_headless(gui_env, tray_host, artifacts):
+    env = dict(gui_env)
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+    agent = _start_agent(env, artifacts / "tray-agent-no-dbus.log")
+    try:
+        agent.wait_log("running without one")
+        assert agent.alive()
+    finally:
+        rc, elapsed = agent.stop(signal.SIGINT)
+    assert rc == 0 and elapsed < 1.0
