@@ -178,6 +178,9 @@ def test_bad_requests_get_clear_errors(served):
         f = s.makefile("rwb")
         for line in (b"not json\n", b"[1,2]\n",
                      b'{"id":7,"method":"rm_rf","params":{}}\n',
+                     # A front end must not be able to shut the agent's service down.
+                     b'{"id":6,"method":"close","params":{}}\n',
+                     b'{"id":5,"method":"_call","params":{}}\n',
                      b'{"id":8,"method":"login","params":{"bogus":1}}\n',
                      b'{"id":9,"method":"login","params":[1]}\n'):
             f.write(line)
