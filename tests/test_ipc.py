@@ -48,6 +48,10 @@ class RecordingService:
         self._record("list_tokens")
         return [self.token]
 
+    def token_info(self, token_serial=None):
+        self._record("token_info", token_serial=token_serial)
+        return self.token
+
     def list_certificates(self, token_serial=None):
         self._record("list_certificates", token_serial=token_serial)
         return [CertificateInfo(token_serial=self.token.serial, label="User", id="a1b2",
@@ -124,6 +128,7 @@ def test_backend_calls_round_trip(served, tmp_path: Path):
     with c:
         tokens = c.list_tokens()
         assert tokens == [service.token]
+        assert c.token_info("0123456789ABCDEF") == service.token
         certs = c.list_certificates("0123456789ABCDEF")
         assert certs[0].certificate_id == "ES123" and certs[0].serial_hex == "0A0B"
         assert c.certificate_der("0123456789ABCDEF", "a1b2") == b"\x30\x82\x00\x00\xff\n\x00"
