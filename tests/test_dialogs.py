@@ -351,3 +351,22 @@ def test_standalone_commands_the_tray_starts(epass2003, ui_app, tmp_path, ui_sna
 
     app = ui_app("logout", "--token", tok.serial)
     assert app.wait_exit(60) == 0
+
+
+def test_token_pulled_while_pin_dialog_open(epass2003, ui_app):
+    """The dialog says why and closes; the window keeps working and sees the token again."""
+    tok = epass2003()
+    app = open_manage(ui_app, tok)
+    app.click("manage.login")
+    app.widget("pin.entry")
+    tok.remove()
+    app.wait(lambda s: not tree_iids(s), 30, "removal seen while the dialog is open")
+    app.type_into("pin.entry", tok.pin)
+    app.click("pin.ok")
+    text = app.widget("error.text", timeout=60)["text"]
+    assert tok.serial in text or "外" in text or "接続" in text
+    app.click("error.ok")
+    app.gone("pin.entry")
+    tok.insert()
+    app.wait(lambda s: f"t:{tok.serial}" in tree_iids(s), 60, "token back")
+    app.widget("manage.login", enabled=True)

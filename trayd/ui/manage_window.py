@@ -96,7 +96,7 @@ class ManageWindow:
         self._refreshing = False
         self._dirty = False
         self._refresh_after: str | None = None
-        self._dialog_open = False
+        self._listed_once = False
         self._stop_watch: Any = None
         self._build()
         ctx.worker.on_busy(self._on_busy)
@@ -282,7 +282,9 @@ class ManageWindow:
             self._apply([], {})
             self.status.configure(text=describe(exc))
 
-        self.ctx.worker.submit(work, done, failed)
+        # The first listing shows busy feedback; later ones (after events) run quietly.
+        self.ctx.worker.submit(work, done, failed, background=self._listed_once)
+        self._listed_once = True
 
     def _finish_refresh(self) -> None:
         self._refreshing = False

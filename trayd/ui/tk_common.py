@@ -156,7 +156,7 @@ class BackendWorker:
     def __init__(self, root: tk.Misc) -> None:
         self.root = root
         self._jobs: queue.Queue[tuple[Callable[[], Any], Callable[[Any], None] | None,
-                                      Callable[[BaseException], None] | None] | None] = (
+                                      Callable[[BaseException], None] | None, bool] | None] = (
             queue.Queue())
         self._results: queue.Queue[Callable[[], None]] = queue.Queue()
         self._pending = 0
@@ -175,14 +175,20 @@ class BackendWorker:
         self._busy_listeners.append(listener)
 
     def submit(self, fn: Callable[[], Any], on_ok: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None) -> None:
-        """Run `fn()` off the Tk thread; then `on_ok(result)` or `on_error(exc)` on it."""
+               on_error: Callable[[BaseException], None] | None = None,
+               background: bool = False) -> None:
+        """Run `fn()` off the Tk thread; then `on_ok(result)` or `on_error(exc)` on it.
+
+        `background=True` (a re-list after an event) shows no busy feedback and blocks no
+        button: a user's click during a refresh must not be swallowed; it simply queues.
+        """
         if self._closed:
             return
-        self._pending += 1
-        if self._pending == 1:
-            self._notify_busy(True)
-        self._jobs.put((fn, on_ok, on_error))
+        if not background:
+            self._pending += 1
+            if self._pending == 1:
+                self._notify_busy(True)
+        self._jobs.put((fn, on_ok, on_error, background))
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         """From any thread: run `fn` on the Tk thread (used by event subscriptions)."""
@@ -200,22 +206,23 @@ class BackendWorker:
             job = self._jobs.get()
             if job is None:
                 return
-            fn, on_ok, on_error = job
+            fn, on_ok, on_error, background = job
             try:
                 result = fn()
             except BaseException as exc:  # noqa: BLE001 - handed to the UI, never swallowed
                 if not isinstance(exc, Exception):
                     log.debug("worker job raised %s", type(exc).__name__)
-                self._results.put(self._finish(on_error, exc, failed=True))
+                self._results.put(self._finish(on_error, exc, True, background))
             else:
-                self._results.put(self._finish(on_ok, result, failed=False))
+                self._results.put(self._finish(on_ok, result, False, background))
 
     def _finish(self, cb: Callable[[Any], None] | None, value: Any,
-                failed: bool) -> Callable[[], None]:
+                failed: bool, background: bool) -> Callable[[], None]:
         def done() -> None:
-            self._pending -= 1
-            if self._pending == 0:
-                self._notify_busy(False)
+            if not background:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._notify_busy(False)
             if cb is not None:
                 cb(value)
             elif failed:

@@ -21,7 +21,7 @@ from trayd.ui.dialogs.errors import (confirm_last_try, is_last_try, show_error, 
                                      show_wrong_pin)
 from trayd.ui.dialogs.pin_dialog import MASK
 from trayd.ui.soft_keyboard import SoftKeyboard, block_physical, soft_keyboard_hint
-from trayd.ui.tk_common import UiContext, hook_info, hook_register, set_enabled
+from trayd.ui.tk_common import UiContext, center, hook_info, hook_register, set_enabled
 
 METER_COLOURS = {1: "#d9534f", 2: "#f0ad4e", 3: "#5cb85c"}
 
@@ -127,6 +127,8 @@ class ChangePinDialog(Dialog):
         if self.soft_on.get():
             self.kb_hint.pack(fill="x")
             self.keyboard.pack(padx=12, pady=(0, 12))
+            # The dialog grew: keep it where it can be seen (over its parent).
+            center(self, self.master if self.master.winfo_viewable() else None)
         else:
             self.keyboard.pack_forget()
             self.kb_hint.pack_forget()
