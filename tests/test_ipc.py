@@ -260,11 +260,11 @@ try:
     s.connect(sys.argv[1])
 except OSError as e:
     print("connect-failed", e.errno); sys.exit(0)
-s.sendall(b'{"id":1,"method":"ping"}\n')
 s.settimeout(5)
 try:
+    s.sendall(b'{"id":1,"method":"ping"}\n')
     data = s.recv(4096)
-except OSError as e:
+except OSError:  # refused: the agent closed the connection (EPIPE / ECONNRESET)
     data = b""
 print("answered" if data else "closed")
 """
