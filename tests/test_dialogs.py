@@ -370,3 +370,34 @@ def test_token_pulled_while_pin_dialog_open(epass2003, ui_app):
     tok.insert()
     app.wait(lambda s: f"t:{tok.serial}" in tree_iids(s), 60, "token back")
     app.widget("manage.login", enabled=True)
+
+
+def test_busy_feedback_while_the_token_is_slow(epass2003, ui_app, ui_snap):
+    """A slow token (every APDU delayed) shows busy feedback and never freezes Tk: the
+    test hook, which runs on the Tk thread, keeps publishing while the login runs."""
+    tok = epass2003()
+    app = open_manage(ui_app, tok)
+    app.click("manage.login")
+    app.type_into("pin.entry", tok.pin)
+    slow_until = time.monotonic() + 3.0
+
+    def slow(_apdu: bytes) -> bool:  # a latency injector: never pulls the token
+        if time.monotonic() < slow_until:
+            time.sleep(0.25)
+        return False  # never fires, so it stays armed and delays every APDU for 3 s
+
+    tok.pull_on(slow)
+    app.click("pin.ok")
+    def busy(s: dict) -> dict | None:
+        w = s["widgets"]
+        return s if w["pin.ok"]["disabled"] and w["pin.status"]["text"] else None
+
+    st = app.wait(busy, 10, "busy feedback")
+    assert st["widgets"]["pin.status"]["text"] == "トークンにログインしています…"
+    ui_snap("dialog-pin-busy")
+    # Tk keeps running mid-call: its heartbeat changes while the dialog is still busy.
+    later = app.wait(lambda s: busy(s) if s["heartbeat"] != st["heartbeat"] else None,
+                     5, "a heartbeat while busy")
+    assert later["widgets"]["pin.ok"]["disabled"]
+    app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 60, "login")
+    assert tok.logged_in

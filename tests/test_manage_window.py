@@ -106,3 +106,18 @@ def test_exit_asks_for_confirmation(epass2003, ui_app, ui_snap):
     app.click("manage.exit")
     app.click("confirm.yes")
     assert app.wait_exit(30) == 0
+
+
+def test_trayd_manage_command(epass2003, ui_app, trayd_env):
+    """`trayd manage` opens the same window; without a display it says why (exit 2)."""
+    from rig.trayd_cli import run_trayd
+
+    r = run_trayd("manage", env=trayd_env)
+    assert r.returncode == 2 and "DISPLAY" in r.stderr
+
+    tok = epass2003()
+    app = ui_app("manage", module="trayd")
+    app.wait(lambda s: f"t:{tok.serial}" in tree_iids(s), 60, "token listed")
+    app.click("manage.exit")
+    app.click("confirm.yes")
+    assert app.wait_exit() == 0

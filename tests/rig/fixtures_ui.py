@@ -22,13 +22,13 @@ import pytest
 
 class UiApp:
     def __init__(self, args: tuple[str, ...], env: dict[str, str], hook: Path,
-                 log: Path) -> None:
+                 log: Path, module: str = "trayd.ui") -> None:
         self.hook = hook
         self.env = env
         self.display = env["DISPLAY"]
         self._log = open(log, "wb")
         self.log_path = log
-        self.proc = subprocess.Popen([sys.executable, "-m", "trayd.ui", *args], env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", module, *args], env=env,
                                      stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
@@ -149,15 +149,17 @@ class UiApp:
 @pytest.fixture
 def ui_app(gui_env: dict[str, str], tmp_path: Path, artifacts: Path,
            request: pytest.FixtureRequest):
-    """Factory: ui_app("manage") -> UiApp; every app is stopped at teardown."""
+    """Factory: ui_app("manage") -> UiApp running `python -m trayd.ui manage`
+    (`module="trayd"` runs the `trayd` CLI instead); every app is stopped at teardown."""
     apps: list[UiApp] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> UiApp:
+    def start(*args: str, env: dict[str, str] | None = None, module: str = "trayd.ui"
+              ) -> UiApp:
         n = len(apps)
         hook = tmp_path / f"ui-hook-{n}.json"
         e = dict(env or gui_env)
         e["TRAYD_UI_TEST_HOOK"] = str(hook)
-        app = UiApp(args, e, hook, tmp_path / f"ui-{n}.log")
+        app = UiApp(args, e, hook, tmp_path / f"ui-{n}.log", module)
         app.failure_dir = artifacts
         app.failure_name = request.node.name.replace("/", "_")
         apps.append(app)
