@@ -123,8 +123,26 @@ def _japanese_tk_dialogs(root: tk.Tk) -> None:
 def make_root() -> tk.Tk:
     """A Tk root with trayd's fonts and style; class name for window managers / WM_CLASS."""
     root = tk.Tk(className="trayd")
+    scale = os.environ.get("GDK_SCALE", "")
+    if scale.isdigit() and int(scale) > 1:  # HiDPI desktops: follow GTK's integer scale
+        root.tk.call("tk", "scaling", float(root.tk.call("tk", "scaling")) * int(scale))
     setup_root(root)
+    _window_icon(root)
     return root
+
+
+def _window_icon(root: tk.Tk) -> None:
+    """The tray's token icon for every window (title bars, task switcher)."""
+    try:
+        from PIL import ImageTk
+
+        from trayd.icons import render_icon
+
+        images = [ImageTk.PhotoImage(render_icon("present", s), master=root) for s in (64, 32)]
+        root.iconphoto(True, *images)
+        root._trayd_icons = images  # type: ignore[attr-defined]  # keep them alive
+    except Exception as exc:  # noqa: BLE001 - a missing icon never stops a window
+        log.debug("window icon unavailable: %s", exc)
 
 
 def center(win: tk.Misc, parent: tk.Misc | None = None) -> None:
