@@ -292,3 +292,26 @@ def test_without_a_session_bus_the_agent_runs_headless(gui_env, tray_host, artif
     finally:
         rc, elapsed = agent.stop(signal.SIGINT)
     assert rc == 0 and elapsed < 1.0
+
+
+def test_gtk_backend_fallback_docks_and_has_the_menu(desktop_env, tray_host, driver,
+                                                     artifacts):
+    """Where the AppIndicator typelib is missing pystray falls back to Gtk.StatusIcon."""
+    env = dict(desktop_env, PYSTRAY_BACKEND="gtk")
+    agent = _start_agent(env, artifacts / "tray-agent-gtk.log")
+    try:
+        agent.wait_log("tray: icon shown")
+        assert "pystray backend gtk" in agent.log_text()
+        driver.icon_window()
+        driver.wait_icon("none")
+        driver.choose(("Up", "Up", "Return"),  # 通知 (above 終了): toggles notifications
+                      lambda: "notifications = false" in _config_text(env), "toggle saved")
+        driver.hover_tooltip()
+    finally:
+        rc, elapsed = agent.stop()
+    assert rc == 0 and elapsed < 1.0
+
+
+def _config_text(env: dict[str, str]) -> str:
+    path = Path(env["XDG_CONFIG_HOME"]) / "trayd" / "config.toml"
+    return path.read_text(encoding="utf-8") if path.exists() else ""
