@@ -82,6 +82,13 @@ class Owner:
 
 @pytest.fixture
 def agent(home, pcscd_up):
+    # A card an earlier test just pulled may still be "present" for up to 0.4 s (pcscd
+    # polls vpcd); start from empty readers so only this test's events are seen.
+    from trayd.core.pcsc import snapshot
+
+    deadline = time.monotonic() + 3
+    while any(r.card_present for r in snapshot()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return Agent(Config(), tray=False, notifier=FakeNotifier())
 
 
