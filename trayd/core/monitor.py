@@ -213,7 +213,13 @@ class PcscMonitor:
             self._post(ServiceDown(detail=detail))
 
     def _run(self) -> None:
-        from smartcard import scard
+        try:
+            from smartcard import scard
+        except ImportError as exc:
+            log.error("PC/SC monitoring impossible: pyscard is not installed (%s)", exc)
+            self._service_down(f"pyscard missing: {exc}")
+            self.ready.set()
+            return
 
         from trayd.core.pcsc import error_text
 
