@@ -47,7 +47,8 @@ class ProtocolError(Exception):
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return (json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode()
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+    return (text + "\n").encode()
 
 
 def decode(line: bytes) -> dict[str, Any]:
