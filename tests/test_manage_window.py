@@ -121,3 +121,27 @@ def test_trayd_manage_command(epass2003, ui_app, trayd_env):
     app.click("manage.exit")
     app.click("confirm.yes")
     assert app.wait_exit() == 0
+
+
+def test_two_tokens_each_with_its_own_state(epass2003, ui_app):
+    a = epass2003(slot=0)
+    b = epass2003(slot=1, pin="24681357")
+    app = ui_app("manage")
+    app.wait(lambda s: {f"t:{a.serial}", f"t:{b.serial}"} <= set(tree_iids(s)), 60,
+             "both tokens listed")
+    app.wait(lambda s: not s["info"].get("busy"), 30, "idle")
+    app.click_row("manage.tree", f"t:{b.serial}")
+    app.click("manage.login")
+    app.type_into("pin.entry", b.pin)
+    app.click("pin.ok")
+    app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 60, "b logged in")
+    assert b.logged_in and not a.logged_in
+    app.click_row("manage.tree", f"t:{a.serial}")
+    app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログイン", 10,
+             "the button follows the selected token")
+    a.remove()
+    app.wait(lambda s: tree_iids(s) and f"t:{a.serial}" not in tree_iids(s), 30, "a gone")
+    assert f"t:{b.serial}" in tree_iids(app.state())
+    # The other token's login survives: the selection falls back to it, still logged in.
+    app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 10, "b still in")
+    assert b.logged_in
