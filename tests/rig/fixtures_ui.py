@@ -9,7 +9,6 @@ the pointer, so `type_into()` first moves the pointer over (and clicks) the entr
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -179,4 +178,4 @@ def ui_snap(snap):
     return take
 
 
-__all__ = ["UiApp", "os"]
+__all__ = ["UiApp"]

@@ -14,6 +14,7 @@ from tkinter import ttk
 from trayd.i18n import _
 from trayd.ui.tk_common import app_title, center, hook_info, hook_register, set_busy
 
+NO_LINE_START = "。、．，）」』】〕！？：；…ー々ゃゅょっャュョッ)]}!?:;,."
 ICONS = {"info": "information", "warning": "warning", "error": "error",
          "question": "question"}
 
@@ -33,6 +34,9 @@ def wrap_text(text: str, widget: tk.Misc, max_px: int, font: str = "TkDefaultFon
             cut = len(line)
             while cut > 1 and f.measure(line[:cut]) > max_px:
                 cut -= 1
+            # Kinsoku: closing punctuation never starts a line; it stays on this one.
+            while cut < len(line) and line[cut] in NO_LINE_START:
+                cut += 1
             space = line.rfind(" ", 0, cut)
             # Prefer a space in a Latin run; otherwise break between any two characters.
             if space > cut * 2 // 3 and not any(ord(c) > 0x2E7F for c in line[space:cut]):
