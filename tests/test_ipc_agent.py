@@ -61,7 +61,9 @@ def test_front_end_works_through_the_agent(agent, epass2003, tmp_path: Path):
         info = client.login(serial, PIN)
         assert info.logged_in
         assert changed.wait(10), got
-        assert any(isinstance(e, events.TokenStateChanged) and e.logged_in for e in got)
+        # A wrong PIN may post its own state change first: wait for the logged-in one.
+        wait_until(lambda: any(isinstance(e, events.TokenStateChanged) and e.logged_in
+                               for e in got), 10, "a logged-in TokenStateChanged arrives")
         client.logout(serial)
         with pytest.raises(errors.NoSuchCertificate):
             client.certificate_der(serial, "ffff")

@@ -8,7 +8,6 @@ login` without an agent only verifies the PIN.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 from collections.abc import Iterator
@@ -80,11 +79,3 @@ def select_token(backend: TokenBackend, serial: str | None) -> TokenInfo:
     if len(tokens) == 1:
         return tokens[0]
     raise NoSuchToken(serial=None, present=len(tokens))
-
-
-def supports(method: Any, parameter: str) -> bool:
-    """Whether a backend method takes `parameter` (older agents may not)."""
-    try:
-        return parameter in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False

@@ -37,7 +37,7 @@ class TokenBackend(Protocol):
         ...
 
     def change_pin(self, token_serial: str, old_pin: str, new_pin: str,
-                   confirm_weak: bool = False) -> None:
+                   confirm_weak: bool = False, confirm_last_try: bool = False) -> None:
         """Change the user PIN (policy checked before anything is sent)."""
 
     def close(self) -> None:

@@ -141,9 +141,10 @@ class AgentClient:
         self.call("logout", {"token_serial": token_serial})
 
     def change_pin(self, token_serial: str, old_pin: str, new_pin: str,
-                   confirm_weak: bool = False) -> None:
+                   confirm_weak: bool = False, confirm_last_try: bool = False) -> None:
         self.call("change_pin", {"token_serial": token_serial, "old_pin": old_pin,
-                                 "new_pin": new_pin, "confirm_weak": confirm_weak})
+                                 "new_pin": new_pin, "confirm_weak": confirm_weak,
+                                 "confirm_last_try": confirm_last_try})
 
     # -- events ----------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None],

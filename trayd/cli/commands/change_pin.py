@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from trayd.cli import pin_input
-from trayd.cli.backend_choice import open_backend, select_token, supports
+from trayd.cli.backend_choice import open_backend, select_token
 from trayd.config import Config
 from trayd.core import pin_policy
 from trayd.errors import Cancelled, ConfirmationRequired
@@ -39,11 +39,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             if not pin_input.confirm(_("The new PIN is weak (strength: low). Use it anyway?")):
                 raise Cancelled(what="change_pin")
             confirm_weak = True
-        kwargs = {"confirm_weak": confirm_weak}
-        if args.yes and supports(backend.change_pin, "confirm_last_try"):
-            kwargs["confirm_last_try"] = True
         try:
-            backend.change_pin(token.serial, current, new, **kwargs)
+            backend.change_pin(token.serial, current, new, confirm_weak=confirm_weak,
+                               confirm_last_try=args.yes)
         except ConfirmationRequired as err:
             if err.reason != "last_try" or not pin_input.interactive(args.pin_stdin):
                 raise
