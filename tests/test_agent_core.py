@@ -191,3 +191,17 @@ def test_load_components_skips_missing_and_broken(agent, tmp_path, monkeypatch, 
     assert "plug.explodes skipped: import failed" in text
     assert "plug.nocreate skipped: it has no create" in text
     assert "tray disabled" in text
+
+
+def test_service_state_is_known_once_the_monitor_connected(agent):
+    t = run_in_thread(agent)
+    try:
+        deadline = time.monotonic() + 5
+        while agent.service_up is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert agent.service_up is True
+        assert set(agent.readers) == {"Virtual PCD 00 00", "Virtual PCD 00 01"}
+        assert agent.worker.notifier.calls == []  # a first connection is not news
+    finally:
+        agent.request_stop()
+        t.join(2)

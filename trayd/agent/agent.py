@@ -144,7 +144,9 @@ class Agent:
         self.config = config
         self.tray = tray
         self.bus = EventBus()
-        self.service_up: bool | None = None  # None until the monitor knows
+        # None until the monitor knows; then follows ServiceUp (first connection, and
+        # after each outage) and ServiceDown.
+        self.service_up: bool | None = None
         self._readers: dict[str, ReaderInfo] = {}
         self._readers_lock = threading.Lock()
         self._components: list[Component] = []

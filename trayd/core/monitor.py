@@ -267,12 +267,13 @@ class PcscMonitor:
         return rc, list(readers or [])
 
     def _mark_up(self) -> None:
+        """pcscd answers: ServiceUp at the first connection and after each outage."""
         if not self.service_up:
             self.service_up = True
             if self._down_reported:
                 self._down_reported = False
                 log.info("smart card service is back")
-                self._post(ServiceUp())
+            self._post(ServiceUp())
 
     def _watch(self, scard, ctx: int) -> str | None:
         """Wait for changes until stop (returns None) or a service error (returns why)."""
