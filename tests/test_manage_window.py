@@ -145,3 +145,15 @@ def test_two_tokens_each_with_its_own_state(epass2003, ui_app):
     # The other token's login survives: the selection falls back to it, still logged in.
     app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 10, "b still in")
     assert b.logged_in
+
+
+def test_second_window_is_refused(epass2003, ui_app):
+    """One management window per session (two would both bind the token)."""
+    tok = epass2003()
+    first = ui_app("manage")
+    first.wait(lambda s: f"t:{tok.serial}" in tree_iids(s), 60, "first window up")
+    second = ui_app("manage")
+    assert second.widget("already.text")["text"] == "管理ツールは既に起動しています。"
+    second.click("already.ok")
+    assert second.wait_exit() == 0
+    assert first.proc.poll() is None

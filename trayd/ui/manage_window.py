@@ -377,13 +377,41 @@ class ManageWindow:
         self.root.quit()
 
 
+def _single_instance() -> Any:
+    """An exclusive lock on `$XDG_RUNTIME_DIR/trayd/manage.lock`, or None if taken.
+
+    Why: without an agent each window binds the token itself, and two bindings of one
+    ePass2003 break each other's secure-messaging session; one window is also what the
+    vendor's tool gives. The lock dies with the process, so a crash never leaves it held.
+    """
+    import fcntl
+
+    from trayd import paths
+
+    fh = open(paths.runtime_dir() / "manage.lock", "a+")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh
+
+
 def run(backend: Any = None, export_dir: Path | None = None) -> int:
     """Open the window and run Tk's loop until 終了 is confirmed."""
     from trayd.ui.backend_access import open_backend
     from trayd.ui.tk_common import install_test_hook, make_root
 
+    lock = _single_instance()
     root = make_root()
     install_test_hook(root)
+    if lock is None:
+        from trayd.ui.dialogs.base import message
+
+        root.withdraw()
+        message(root, _("The management tool is already open."), kind="info", name="already")
+        root.destroy()
+        return 0
     if backend is None:
         from trayd import config
 
