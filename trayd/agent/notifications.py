@@ -36,7 +36,6 @@ from trayd.config import Config
 from trayd.events import (
     CardInserted,
     CardRemoved,
-    Event,
     EventBus,
     ServiceDown,
     ServiceUp,
