@@ -74,7 +74,7 @@ class RecordingService:
     def logout(self, token_serial):
         self._record("logout", token_serial=token_serial)
 
-    def change_pin(self, token_serial, old_pin, new_pin, confirm_weak=False):
+    def change_pin(self, token_serial, old_pin, new_pin, confirm_weak=False, confirm_last_try=False):
         self._record("change_pin", old_pin=old_pin, new_pin=new_pin)
 
 
