@@ -16,6 +16,12 @@ Fixtures (all function-scoped, so each test starts from a clean desktop):
   records each Notify on arrival but answers only after `delay` seconds.
 - `screensaver` → `RecordingService` owning `org.freedesktop.ScreenSaver`
   (/org/freedesktop/ScreenSaver and /ScreenSaver); `.locks` lists the Lock() calls.
+- `trayd_agent` → factory `trayd_agent(*args, env=None, config=None, wait_ready=True)`
+  starting the real `trayd run --no-tray -v` (or `*args`) on the private pcscd and bus
+  with the `trayd_env` HOME; `config` is TOML text for the XDG config file. Returns a
+  `rig.agent_process.AgentProcess` (`.wait_log(text, count)`, `.log_text()`,
+  `.stop(sig) -> (rc, seconds)`, `.threads()`, `.fds()`, `.pid`); all are stopped at
+  teardown. Ready = the monitor logged "PC/SC monitor watching".
 
 In-process D-Bus clients must connect with `dbus.bus.BusConnection(address)` (as
 `trayd.platform.notifier.session_bus()` does): libdbus caches the session address for
