@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from trayd import paths
+from trayd.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,4 @@ def save_value(key: str, value: object, path: Path | None = None) -> None:
             break
     else:
         lines.append(rendered)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, "\n".join(lines) + "\n", mode=0o644)

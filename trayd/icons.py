@@ -11,11 +11,14 @@ or the smart card service is down: blue-grey with a red "!" badge).
 """
 from __future__ import annotations
 
+import io
 import os
 from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from trayd.files import write_atomic
 
 STATES = ("none", "present", "logged_in", "error")
 
@@ -108,8 +111,7 @@ def icon_file(state: str, size: int = 64) -> Path:
     _check_state(state)
     path = cache_dir() / f"trayd-{state}-{size}.png"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        render_icon(state, size).save(tmp, "PNG")
-        tmp.replace(path)
+        png = io.BytesIO()
+        render_icon(state, size).save(png, "PNG")
+        write_atomic(path, png.getvalue(), mode=0o644)
     return path

@@ -7,14 +7,12 @@ by the certificate's SHA-256 (public data) in the user state directory.
 """
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 from trayd import paths
 from trayd.core.models import CertificateInfo
+from trayd.files import read_json, write_json
 
 DEFAULT_DAYS = 60
 FILE_NAME = "expiry-notified.json"
@@ -39,22 +37,8 @@ class ExpiryReminder:
         return self._path or paths.state_dir() / FILE_NAME
 
     def _read(self) -> dict[str, str]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+        data = read_json(self.path, {})
         return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
-
-    def _write(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".expiry.", dir=str(self.path.parent))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def due(self, certs: list[CertificateInfo], within_days: int = DEFAULT_DAYS,
             today: date | None = None) -> list[CertificateInfo]:
@@ -66,5 +50,5 @@ class ExpiryReminder:
         if due:
             for c in due:
                 seen[c.sha256 or ""] = stamp
-            self._write(seen)
+            write_json(self.path, seen)
         return due

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from trayd.core.certificates import der_to_pem
 from trayd.errors import FileExistsRefused, UsageError
+from trayd.files import write_atomic
 
 FORMATS = ("der", "pem")
 
@@ -45,24 +45,11 @@ def write_certificate(der: bytes, path: Path | str, fmt: str = "der",
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise UsageError(detail=f"{directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(directory))
+    umask = os.umask(0)
+    os.umask(umask)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o644 & ~umask)  # a certificate is public
-        if force:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if the name appeared meanwhile: never clobber
-            os.unlink(tmp)
+        # A certificate is public: ordinary file mode. Without --force a name that appeared
+        # meanwhile is never clobbered.
+        return write_atomic(path, data, mode=0o644 & ~umask, replace=force)
     except FileExistsError:
-        Path(tmp).unlink(missing_ok=True)
         raise FileExistsRefused(path=str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -10,17 +10,13 @@ shared by the agent and CLI processes (an flock serialises updates).
 """
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from trayd import paths
+from trayd.files import file_lock, read_json, write_json
 
 FILE_NAME = "pin-failures.json"
 
@@ -33,41 +29,18 @@ class PinFailureCounter:
     def path(self) -> Path:
         return self._path or paths.state_dir() / FILE_NAME
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
+        data = read_json(self.path, {})
         return data if isinstance(data, dict) else {}
 
-    def _write(self, data: dict[str, dict[str, Any]]) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".pin-failures.", dir=str(self.path.parent))
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
     def _update(self, serial: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        with self._locked():
+        with file_lock(self.path.with_suffix(".lock")):
             data = self._read()
             entry = data.get(serial) if isinstance(data.get(serial), dict) else {}
             change(entry)
             entry["updated"] = int(time.time())
             data[serial] = entry
-            self._write(data)
+            write_json(self.path, data)
             return dict(entry)
 
     def _entry(self, serial: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from trayd import paths
+from trayd.files import write_atomic
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -95,11 +96,7 @@ def load() -> TrustState:
 
 def save(state: TrustState) -> None:
     path = state_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(asdict(state), indent=2, ensure_ascii=False) + "\n")
 
 
 class Update:

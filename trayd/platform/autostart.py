@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from trayd import paths
+from trayd.files import write_atomic
 
 ENTRY_NAME = "trayd-autostart.desktop"
 UNIT_NAME = "trayd.service"
@@ -177,10 +178,7 @@ def status() -> AutostartStatus:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text, mode=0o644)
 
 
 def _entry_text(hidden: bool) -> str:
