@@ -33,6 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from rig.fixtures_dbus import DbusSession, RecordingService  # noqa: E402
 from rig.pcscd import PrivatePcscd  # noqa: E402
 from rig.ports import free_port_pair  # noqa: E402
+from rig.procs import stop_process  # noqa: E402
 from rig.vpcd import VirtualCard, VpcdLink  # noqa: E402
 
 EPASS_ATR = bytes.fromhex("3B9F958131FE9F006646530500000071DF000000000000")
@@ -166,13 +167,7 @@ class Contestant:
         time.sleep(0.5)  # let it block in its first wait
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def contestants(have_opensc: bool) -> list[Contestant]:
@@ -280,7 +275,6 @@ def main(argv: list[str]) -> int:
         bus.stop()
         pcscd.stop()
 
-    floor = runners[0]
     results = []
     print(f"\nHotplug latency: PC/SC event -> Notify at the server ({2 * rounds} events each, "
           f"paced {PACE} s)")

@@ -48,6 +48,8 @@ from pathlib import Path
 
 import pytest
 
+from rig.procs import stop_process
+
 SERVER = Path(__file__).resolve().parent / "notification_server.py"
 
 _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -93,13 +95,7 @@ class DbusSession:
         self.address = line
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
@@ -188,13 +184,7 @@ class RecordingService:
             self.records = [r for r in self.records if r["kind"] == "ready"]
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         if self._reader:
             self._reader.join(2)
         self.proc = None

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from rig.procs import stop_process
+
 
 class UiApp:
     def __init__(self, args: tuple[str, ...], env: dict[str, str], hook: Path,
@@ -135,13 +137,7 @@ class UiApp:
             raise AssertionError(f"UI did not exit:\n{self.output()}") from None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self._log.close()
 
 

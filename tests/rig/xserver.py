@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from rig.procs import stop_process
+
 
 class Xvfb:
     def __init__(self, size: str = "1280x800x24") -> None:
@@ -38,12 +40,7 @@ class Xvfb:
         return self.display
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         self.proc = None
 
 
@@ -83,12 +80,7 @@ class TrayHost:
             d.close()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         self.proc = None
 
 
