@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 
 from trayd import paths
 from trayd.errors import NotCertificateAuthority
+from trayd.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,21 @@ class CertFacts:
 def colon_hex(hex_upper: str) -> str:
     """"ABCD…" → "AB:CD:…" (how fingerprints are shown to people)."""
     return ":".join(hex_upper[i:i + 2] for i in range(0, len(hex_upper), 2))
+
+
+def warning_fields(cert: "CertFacts") -> list[tuple[str, str]]:
+    """What the security warning shows about a root (as Windows' does), plus SHA-256.
+
+    One list for the dialog and `trayd root`, so the user sees the same facts either way.
+    """
+    return [
+        (_("Subject"), cert.subject),
+        (_("Issuer"), cert.issuer),
+        (_("Valid from"), cert.not_before.strftime("%Y-%m-%d %H:%M UTC")),
+        (_("Valid to"), cert.not_after.strftime("%Y-%m-%d %H:%M UTC")),
+        (_("Thumbprint (SHA-1)"), colon_hex(cert.sha1)),
+        (_("Fingerprint (SHA-256)"), colon_hex(cert.sha256)),
+    ]
 
 
 def _load(der_or_pem: bytes) -> x509.Certificate:

@@ -15,7 +15,7 @@ from pathlib import Path
 from trayd.cli.output import print_json
 from trayd.config import Config
 from trayd.core import trust_roots, trust_state
-from trayd.core.trust_roots import Candidate, CertFacts, colon_hex
+from trayd.core.trust_roots import Candidate, CertFacts, colon_hex, warning_fields
 from trayd.errors import Cancelled, TraydError, UsageError
 from trayd.i18n import _
 
@@ -107,22 +107,10 @@ def gather(cfg: Config, serial: str | None = None) -> tuple[list[Candidate], dic
     return found, tokens, problem
 
 
-def describe_cert(cert: CertFacts) -> list[tuple[str, str]]:
-    """The facts the Windows security warning shows, plus SHA-256."""
-    return [
-        (_("Subject"), cert.subject),
-        (_("Issuer"), cert.issuer),
-        (_("Valid from"), cert.not_before.strftime("%Y-%m-%d %H:%M UTC")),
-        (_("Valid to"), cert.not_after.strftime("%Y-%m-%d %H:%M UTC")),
-        (_("Thumbprint (SHA-1)"), colon_hex(cert.sha1)),
-        (_("Fingerprint (SHA-256)"), colon_hex(cert.sha256)),
-    ]
-
-
 def _print_cert(cert: CertFacts) -> None:
     from trayd.cli.output import print_table
 
-    print_table(describe_cert(cert))
+    print_table(warning_fields(cert))
     if cert.expired:
         print(_("Warning: this certificate has expired."))
 

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from trayd.core.trust_roots import colon_hex, warning_fields
 from trayd.i18n import _
 
 YES, NO, ERROR = 0, 6, 1
@@ -31,8 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def warning_text(cert, token: str | None = None) -> str:
     """The Windows wording with trayd's subject; `cert` is a trust_roots.CertFacts."""
-    from trayd.core.trust_roots import colon_hex
-
     name = cert.common_name
     parts = [
         _("You are about to install a certificate from a certification authority (CA) "
@@ -57,18 +56,6 @@ def warning_text(cert, token: str | None = None) -> str:
     return "\n".join(parts)
 
 
-def details(cert) -> list[tuple[str, str]]:
-    from trayd.core.trust_roots import colon_hex
-
-    return [
-        (_("Subject"), cert.subject),
-        (_("Issuer"), cert.issuer),
-        (_("Valid from"), cert.not_before.strftime("%Y-%m-%d %H:%M UTC")),
-        (_("Valid to"), cert.not_after.strftime("%Y-%m-%d %H:%M UTC")),
-        (_("Thumbprint (SHA-1)"), colon_hex(cert.sha1)),
-        (_("Fingerprint (SHA-256)"), colon_hex(cert.sha256)),
-    ]
-
 
 def _build(root, cert, token: str | None):
     """The dialog window; returns it (a base.Dialog whose `result` is "yes"/"no"/None)."""
@@ -88,7 +75,7 @@ def _build(root, cert, token: str | None):
     hook_register("root.text", text)
     box = ttk.LabelFrame(body, text=_("Certificate"), padding=(10, 6))
     box.grid(row=1, column=0, columnspan=2, sticky="ew", pady=(12, 0))
-    for r, (key, value) in enumerate(details(cert)):
+    for r, (key, value) in enumerate(warning_fields(cert)):
         ttk.Label(box, text=key).grid(row=r, column=0, sticky="nw", padx=(0, 10))
         v = ttk.Label(box, text=value, wraplength=420, justify="left")
         v.grid(row=r, column=1, sticky="w")
