@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from tkinter import ttk
 
 from trayd.i18n import _
+from trayd.ui.soft_keyboard import SoftKeyboard, block_physical, soft_keyboard_hint
 from trayd.ui.tk_common import app_title, center, hook_info, hook_register, set_busy
 
 NO_LINE_START = "。、．，）」』】〕！？：；…ー々ゃゅょっャュョッ)]}!?:;,."
@@ -107,6 +108,56 @@ class Dialog(tk.Toplevel):
 
     def cancel(self) -> None:
         self.close(None)
+
+
+class PinEntryDialog(Dialog):
+    """A dialog with masked PIN fields, OK/キャンセル and the manual's soft keyboard.
+
+    Why shared: the login and the change-PIN dialogs (manual §4.2, §4.5) must behave the
+    same way: while 「ソフトキーボード」 is on, physical keys are ignored in every PIN field.
+    Subclasses build their fields, then call `add_buttons()` and `add_soft_keyboard()`.
+    """
+
+    def __init__(self, parent: tk.Misc, title: str, name: str) -> None:
+        super().__init__(parent, title, name)
+        self.soft_on = tk.BooleanVar(value=False)
+        self.pin_entries: list[ttk.Entry] = []
+
+    def submit(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def add_buttons(self) -> None:
+        buttons = ttk.Frame(self, padding=(16, 4, 16, 12))
+        buttons.pack(fill="x")
+        self.cancel_btn = ttk.Button(buttons, text=_("Cancel"), width=10, command=self.cancel)
+        self.cancel_btn.pack(side="right", padx=(6, 0))
+        self.ok_btn = ttk.Button(buttons, text="OK", width=10, default="active",
+                                 command=self.submit)
+        self.ok_btn.pack(side="right")
+        hook_register(f"{self.name}.ok", self.ok_btn)
+        hook_register(f"{self.name}.cancel", self.cancel_btn)
+
+    def add_soft_keyboard(self, entries: list[ttk.Entry]) -> None:
+        self.pin_entries = entries
+        self.keyboard = SoftKeyboard(self)
+        self.kb_hint = ttk.Label(self, text=soft_keyboard_hint(), style="Status.TLabel",
+                                 padding=(16, 0, 16, 4))
+        for e in entries:
+            self.keyboard.attach(e)
+            block_physical(e, self.soft_on.get)
+            e.bind("<Return>", lambda _e: self.submit())
+
+    def _toggle_soft(self) -> None:
+        if self.soft_on.get():
+            self.kb_hint.pack(fill="x")
+            self.keyboard.pack(padx=12, pady=(0, 12))
+            # The dialog grew: keep it where it can be seen (over its parent).
+            center(self, self.master if self.master.winfo_viewable() else None)
+        else:
+            self.keyboard.pack_forget()
+            self.kb_hint.pack_forget()
+        (self.keyboard.active or self.pin_entries[0]).focus_set()
+        hook_info("softkb", self.soft_on.get())
 
 
 def _icon(widget: tk.Misc, kind: str) -> str | None:

@@ -7,7 +7,6 @@ and the one closure that hands them to the backend.
 """
 from __future__ import annotations
 
-import inspect
 import tkinter as tk
 from tkinter import ttk
 
@@ -16,17 +15,16 @@ from trayd.core import pin_policy
 from trayd.core.models import TokenInfo
 from trayd.i18n import _
 from trayd.messages import describe
-from trayd.ui.dialogs.base import Dialog, ask_yes_no, message
+from trayd.ui.dialogs.base import PinEntryDialog, ask_yes_no, message
 from trayd.ui.dialogs.errors import (confirm_last_try, is_last_try, show_error, show_locked,
                                      show_wrong_pin)
 from trayd.ui.dialogs.pin_dialog import MASK
-from trayd.ui.soft_keyboard import SoftKeyboard, block_physical, soft_keyboard_hint
-from trayd.ui.tk_common import UiContext, center, hook_info, hook_register, set_enabled
+from trayd.ui.tk_common import UiContext, hook_info, hook_register, set_enabled
 
 METER_COLOURS = {1: "#d9534f", 2: "#f0ad4e", 3: "#5cb85c"}
 
 
-class ChangePinDialog(Dialog):
+class ChangePinDialog(PinEntryDialog):
     """`result` is True after a successful change, "locked", or None."""
 
     def __init__(self, ctx: UiContext, parent: tk.Misc, serial: str,
@@ -40,7 +38,6 @@ class ChangePinDialog(Dialog):
         self.warn_last_try = bool(token and (
             "user_pin_final_try" in token.flags or token.tries_left == 1))
         self.check_on = tk.BooleanVar(value=False)
-        self.soft_on = tk.BooleanVar(value=False)
         self._working = False
 
         body = ttk.Frame(self, padding=(16, 14, 16, 6))
@@ -75,23 +72,9 @@ class ChangePinDialog(Dialog):
         self.status.grid(row=5, column=0, columnspan=3, sticky="w", pady=(6, 0))
         body.columnconfigure(1, weight=1)
 
-        buttons = ttk.Frame(self, padding=(16, 4, 16, 12))
-        buttons.pack(fill="x")
-        self.cancel_btn = ttk.Button(buttons, text=_("Cancel"), width=10, command=self.cancel)
-        self.cancel_btn.pack(side="right", padx=(6, 0))
-        self.ok_btn = ttk.Button(buttons, text="OK", width=10, default="active",
-                                 command=self.submit)
-        self.ok_btn.pack(side="right")
-        hook_register("chpin.ok", self.ok_btn)
-        hook_register("chpin.cancel", self.cancel_btn)
+        self.add_buttons()
 
-        self.keyboard = SoftKeyboard(self)
-        self.kb_hint = ttk.Label(self, text=soft_keyboard_hint(), style="Status.TLabel",
-                                 padding=(16, 0, 16, 4))
-        for e in (self.current, self.new, self.repeat):
-            self.keyboard.attach(e)
-            block_physical(e, self.soft_on.get)
-            e.bind("<Return>", lambda _e: self.submit())
+        self.add_soft_keyboard([self.current, self.new, self.repeat])
         self.keyboard.on_change = self._update_meter
         self.new.bind("<KeyRelease>", lambda _e: self._update_meter(), add="+")
         self._update_meter()
@@ -123,18 +106,6 @@ class ChangePinDialog(Dialog):
             text=_("Strength: {level}").format(level=level.label) if level is not None else "")
         hook_info("chpin.strength", int(level) if level is not None else 0)
 
-    def _toggle_soft(self) -> None:
-        if self.soft_on.get():
-            self.kb_hint.pack(fill="x")
-            self.keyboard.pack(padx=12, pady=(0, 12))
-            # The dialog grew: keep it where it can be seen (over its parent).
-            center(self, self.master if self.master.winfo_viewable() else None)
-        else:
-            self.keyboard.pack_forget()
-            self.kb_hint.pack_forget()
-        (self.keyboard.active or self.current).focus_set()
-        hook_info("softkb", self.soft_on.get())
-
     # change --------------------------------------------------------------------------
     def submit(self) -> None:
         if self._working:
@@ -165,9 +136,6 @@ class ChangePinDialog(Dialog):
 
     def _change(self, old: str, new: str, confirm_weak: bool, confirm_last: bool) -> None:
         backend, serial = self.ctx.backend, self.serial
-        kwargs: dict[str, bool] = {"confirm_weak": confirm_weak}
-        if confirm_last and "confirm_last_try" in _parameters(backend.change_pin):
-            kwargs["confirm_last_try"] = True
         self._set_working(True)
 
         def on_error(exc: BaseException) -> None:
@@ -203,8 +171,10 @@ class ChangePinDialog(Dialog):
             message(self, _("User PIN changed successfully."), kind="info", name="changed")
             self.close(True)
 
-        self.ctx.worker.submit(lambda: backend.change_pin(serial, old, new, **kwargs),
-                               on_ok, on_error)
+        self.ctx.worker.submit(
+            lambda: backend.change_pin(serial, old, new, confirm_weak=confirm_weak,
+                                       confirm_last_try=confirm_last),
+            on_ok, on_error)
 
     def _clear(self) -> None:
         for e in (self.current, self.new, self.repeat):
@@ -222,13 +192,6 @@ class ChangePinDialog(Dialog):
             return
         self._clear()
         self.close(None)
-
-
-def _parameters(fn: object) -> set[str]:
-    try:
-        return set(inspect.signature(fn).parameters)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return set()
 
 
 def ask_change_pin(ctx: UiContext, parent: tk.Misc, serial: str,

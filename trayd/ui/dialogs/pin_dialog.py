@@ -13,16 +13,15 @@ from tkinter import ttk
 from trayd import errors as E
 from trayd.core.models import TokenInfo
 from trayd.i18n import _
-from trayd.ui.dialogs.base import Dialog, message
+from trayd.ui.dialogs.base import PinEntryDialog, message
 from trayd.ui.dialogs.errors import (confirm_last_try, is_last_try, show_error,
                                      show_locked, show_wrong_pin)
-from trayd.ui.soft_keyboard import SoftKeyboard, block_physical, soft_keyboard_hint
-from trayd.ui.tk_common import UiContext, center, hook_info, hook_register, set_enabled
+from trayd.ui.tk_common import UiContext, hook_register, set_enabled
 
 MASK = "●"
 
 
-class PinDialog(Dialog):
+class PinDialog(PinEntryDialog):
     """Log in to one token. `result`: the TokenInfo after login, or "locked", or None."""
 
     def __init__(self, ctx: UiContext, parent: tk.Misc, serial: str,
@@ -32,7 +31,6 @@ class PinDialog(Dialog):
         self.serial = serial
         self.warn_last_try = bool(token and (
             "user_pin_final_try" in token.flags or token.tries_left == 1))
-        self.soft_on = tk.BooleanVar(value=False)
 
         body = ttk.Frame(self, padding=(16, 14, 16, 6))
         body.pack(fill="both", expand=True)
@@ -54,35 +52,10 @@ class PinDialog(Dialog):
         hook_register("pin.status", self.status)
         body.columnconfigure(1, weight=1)
 
-        buttons = ttk.Frame(self, padding=(16, 4, 16, 12))
-        buttons.pack(fill="x")
-        self.cancel_btn = ttk.Button(buttons, text=_("Cancel"), width=10, command=self.cancel)
-        self.cancel_btn.pack(side="right", padx=(6, 0))
-        self.ok_btn = ttk.Button(buttons, text="OK", width=10, default="active",
-                                 command=self.submit)
-        self.ok_btn.pack(side="right")
-        hook_register("pin.ok", self.ok_btn)
-        hook_register("pin.cancel", self.cancel_btn)
+        self.add_buttons()
 
-        self.keyboard = SoftKeyboard(self)
-        self.keyboard.attach(self.entry)
-        self.kb_hint = ttk.Label(self, text=soft_keyboard_hint(), style="Status.TLabel",
-                                 padding=(16, 0, 16, 4))
-        block_physical(self.entry, self.soft_on.get)
-        self.entry.bind("<Return>", lambda _e: self.submit())
+        self.add_soft_keyboard([self.entry])
         self._working = False
-
-    def _toggle_soft(self) -> None:
-        if self.soft_on.get():
-            self.kb_hint.pack(fill="x")
-            self.keyboard.pack(padx=12, pady=(0, 12))
-            # The dialog grew: keep it where it can be seen (over its parent).
-            center(self, self.master if self.master.winfo_viewable() else None)
-        else:
-            self.keyboard.pack_forget()
-            self.kb_hint.pack_forget()
-        self.entry.focus_set()
-        hook_info("softkb", self.soft_on.get())
 
     # login -----------------------------------------------------------------------------
     def submit(self) -> None:
