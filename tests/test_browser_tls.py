@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from rig.fixtures_emulator import OPENSC_PKCS11
+from rig.tls import tls_client_auth
 from rig.trayd_cli import run_trayd
 
 pytestmark = pytest.mark.skipif(
@@ -28,47 +27,6 @@ pytestmark = pytest.mark.skipif(
 def _ok(proc: subprocess.CompletedProcess) -> str:
     assert proc.returncode == 0, f"{proc.args}\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tls_client_auth(env, db: Path, nickname: str, pki, tmp_path: Path) -> tuple[subprocess.CompletedProcess, str]:
-    """tstclnt (PIN from a file) → s_server -Verify 1; returns (tstclnt result, server log)."""
-    port = _port()
-    server = subprocess.Popen(
-        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki / "server.pem"),
-         "-key", str(pki / "server.key"), "-CAfile", str(pki / "root.pem"), "-Verify", "1",
-         "-www"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        text=True)
-    pwfile = tmp_path / "pin.txt"  # the emulator's test PIN only
-    pwfile.write_text("12345678\n")
-    pwfile.chmod(0o600)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        req = tmp_path / "req.txt"
-        req.write_bytes(b"GET / HTTP/1.0\r\n\r\n")
-        with open("/dev/null") as devnull:
-            r = subprocess.run(["tstclnt", "-h", "127.0.0.1", "-p", str(port), "-d", f"sql:{db}",
-                                "-n", nickname, "-W", str(pwfile), "-A", str(req)],
-                               env=env, stdin=devnull, capture_output=True, text=True, timeout=90)
-    finally:
-        server.terminate()
-        try:
-            srv_out = server.communicate(timeout=5)[0]
-        except subprocess.TimeoutExpired:
-            server.kill()
-            srv_out = server.communicate()[0]
-    return r, srv_out
 
 
 def test_tstclnt_authenticates_with_the_token_after_register(epass2003, trayd_env, home, pki,

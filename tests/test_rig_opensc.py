@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from rig.fixtures_emulator import OPENSC_PKCS11, pkcs11_tool, wait_card_state
+from rig.tls import tls_client_auth
 
 pytestmark = pytest.mark.skipif(not Path(OPENSC_PKCS11).exists(), reason="opensc-pkcs11 missing")
 
@@ -183,36 +183,7 @@ def test_tstclnt_client_auth_through_nss(epass2003, env, pki, tmp_path):
     _ok(subprocess.run(["certutil", "-A", "-d", dbarg, "-n", "EPPCERT Test Root", "-t",
                         "C,,", "-i", str(pki / "root.pem")], env=env, capture_output=True,
                        text=True, timeout=60))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(pki / "server.pem"),
-         "-key", str(pki / "server.key"), "-CAfile", str(pki / "root.pem"), "-Verify", "1",
-         "-www"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        text=True)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        req = tmp_path / "req.txt"
-        req.write_bytes(b"GET / HTTP/1.0\r\n\r\n")
-        with open("/dev/null") as devnull:
-            r = subprocess.run(["tstclnt", "-h", "127.0.0.1", "-p", str(port), "-d", dbarg,
-                                "-n", f"{tok.label}:User Certificate", "-w", "12345678",
-                                "-A", str(req)], env=env, stdin=devnull, capture_output=True,
-                               text=True, timeout=60)
-    finally:
-        server.terminate()
-        try:
-            srv_out = server.communicate(timeout=5)[0]
-        except subprocess.TimeoutExpired:
-            server.kill()
-            srv_out = server.communicate()[0]
+    r, srv_out = tls_client_auth(env, db, f"{tok.label}:User Certificate", pki, tmp_path)
     assert r.returncode == 0, f"tstclnt: {r.stdout}\n{r.stderr}\nserver: {srv_out}"
     assert "ES0123456789AB" in r.stdout + srv_out, r.stdout
     assert tok.card.signatures >= 1
