@@ -94,6 +94,7 @@ class _SignalWatcher:
         self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
         self._old = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
         self._closing = False
+        self._fired = False
         self._thread = threading.Thread(target=self._watch, name="trayd-signals", daemon=True)
         self._thread.start()
 
@@ -115,9 +116,12 @@ class _SignalWatcher:
             if self._closing:
                 return
             if data:
-                log.info("signal %s received: stopping", ", ".join(
-                    signal.Signals(b).name for b in set(data) if b in
-                    {int(s) for s in self.SIGNALS}) or "?")
+                # Both the C wake-up fd and the Python handler write each signal: say it once.
+                if not self._fired:
+                    log.info("signal %s received: stopping", ", ".join(
+                        signal.Signals(b).name for b in set(data) if b in
+                        {int(s) for s in self.SIGNALS}) or "?")
+                self._fired = True
                 self._on_signal()
 
     def close(self) -> None:
