@@ -53,7 +53,7 @@ def test_user_certificate_fields(rsa_key, ec_key):
                 eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
     info = C.summarize(der, token_serial="abc", label="User", id_hex="01", now=NOW)
     assert info.readable and info.error is None
-    assert info.subject == "2.5.4.5=FC00112233,CN=山田 太郎,O=テスト株式会社,C=JP"
+    assert info.subject == "serialNumber=FC00112233,CN=山田 太郎,O=テスト株式会社,C=JP"
     assert "テスト ルート CA" in info.issuer
     assert info.serial_hex == "9F01"
     assert info.not_before == "2029-12-22T00:00:00Z" and info.not_after == "2030-01-31T00:00:00Z"

@@ -26,6 +26,17 @@ _CERT_ID = re.compile(r"(?<![A-Za-z0-9])((?:ES|FC)[A-Za-z0-9]*[0-9][A-Za-z0-9]*)
 
 # Where EPPCERT puts the ID is not documented beyond "the subject": look at the most
 # likely attributes first, then all others in subject order.
+# RFC 4514 names only a few attribute types; these are common in EPPCERT subjects and
+# read better than dotted OIDs ("serialNumber=ES…" rather than "2.5.4.5=ES…").
+_NAME_OVERRIDES = {NameOID.SERIAL_NUMBER: "serialNumber", NameOID.EMAIL_ADDRESS: "emailAddress",
+                   NameOID.USER_ID: "UID"}
+
+
+def rfc4514(name: x509.Name) -> str:
+    """A distinguished name as an RFC 4514 string (UTF8String values left intact)."""
+    return name.rfc4514_string(_NAME_OVERRIDES)
+
+
 _ID_ATTRIBUTE_ORDER = (NameOID.COMMON_NAME, NameOID.SERIAL_NUMBER,
                        NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.USER_ID)
 
@@ -178,8 +189,8 @@ def summarize(der: bytes | None, *, token_serial: str = "", label: str = "", id_
         if not data:
             raise ValueError("empty certificate value")
         cert = x509.load_der_x509_certificate(data)
-        info.subject = cert.subject.rfc4514_string()
-        info.issuer = cert.issuer.rfc4514_string()
+        info.subject = rfc4514(cert.subject)
+        info.issuer = rfc4514(cert.issuer)
         info.serial_hex = serial_hex(cert.serial_number)
         nb, na = _not_before(cert), _not_after(cert)
         info.not_before, info.not_after = iso_utc(nb), iso_utc(na)

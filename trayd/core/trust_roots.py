@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from trayd import paths
+from trayd.core.certificates import rfc4514
 from trayd.errors import NotCertificateAuthority
 from trayd.i18n import _
 
@@ -144,10 +145,10 @@ def facts(der_or_pem: bytes) -> CertFacts:
     except x509.ExtensionNotFound:
         aki = None
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    subject = cert.subject.rfc4514_string()
+    subject = rfc4514(cert.subject)
     self_signed = cert.subject == cert.issuer and _signed_by(cert, cert)
     return CertFacts(
-        der=der, subject=subject, issuer=cert.issuer.rfc4514_string(),
+        der=der, subject=subject, issuer=rfc4514(cert.issuer),
         common_name=str(cns[0].value) if cns else subject,
         sha1=hashlib.sha1(der).hexdigest().upper(),  # noqa: S324 - a thumbprint, as Windows shows
         sha256=hashlib.sha256(der).hexdigest().upper(),
