@@ -14,9 +14,9 @@ def describe(err: BaseException) -> str:
     if isinstance(err, E.WrongPin):
         msg = _("The PIN is incorrect. Please check your PIN and try again.")
         if err.tries_left is not None:
-            msg += " " + _("Tries left: {n}").format(n=err.tries_left)
+            msg += "\n" + _("Tries left: {n}").format(n=err.tries_left)
         elif err.max_tries and err.failures_seen:
-            msg += " " + _(
+            msg += "\n" + _(
                 "Wrong PINs in a row seen by trayd: {seen} of {max} (the token locks at {max})."
             ).format(seen=err.failures_seen, max=err.max_tries)
         return msg

@@ -34,8 +34,10 @@ class JournalFormatter(logging.Formatter):
         return "\n".join(f"<{prio}>{record.name}: {line}" for line in text.splitlines())
 
 
-def setup_logging(verbosity: int) -> None:
-    level = logging.DEBUG if verbosity > 0 else logging.INFO
+def setup_logging(verbosity: int, quiet: bool = False) -> None:
+    """Log to stderr. The agent reports at INFO; one-shot commands only warn unless -v,
+    so their output is the answer, not a trace of how it was found."""
+    level = logging.DEBUG if verbosity > 0 else logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     if os.environ.get("JOURNAL_STREAM"):
         handler.setFormatter(JournalFormatter("%(message)s"))
@@ -75,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(args.verbose, quiet=args.command != "run")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
