@@ -48,7 +48,13 @@ def setup_logging(verbosity: int, quiet: bool = False) -> None:
     root.setLevel(level)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (with `only`) one that registers just that command's module.
+
+    Why `only`: some command modules need heavy libraries (cryptography, pyscard); a script
+    calling `trayd certs` should not pay for `trayd export`'s imports. `--help` and unknown
+    commands get the full parser.
+    """
     parser = argparse.ArgumentParser(
         prog="trayd",
         description=_("USB token (ePass2003) agent and management tool"),
@@ -61,8 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from trayd.cli import commands
 
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+    names = sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+    if only is not None and only in names:
+        names = [only]
+    for name in names:
+        module = importlib.import_module(f"{commands.__name__}.{name}")
         module.register(sub)
     return parser
 
@@ -72,10 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = config.load()
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--language", default=None)
+    early.add_argument("-v", "--verbose", action="count", default=0)
+    early.add_argument("command", nargs="?")
     early_args, _rest = early.parse_known_args(argv)
     i18n.set_language(early_args.language or os.environ.get("TRAYD_LANGUAGE") or cfg.language)
 
-    parser = build_parser()
+    command = early_args.command
+    parser = build_parser(only=command.replace("-", "_") if command else None)
     args = parser.parse_args(argv)
     setup_logging(args.verbose, quiet=args.command != "run")
     if not getattr(args, "func", None):
