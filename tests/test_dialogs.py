@@ -13,14 +13,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from rig.fixtures_ui import tree_iids
+
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(300)]
 
 if shutil.which("xdotool") is None or shutil.which("Xvfb") is None:  # pragma: no cover
     pytest.skip("needs Xvfb and xdotool", allow_module_level=True)
-
-
-def tree_iids(state: dict) -> list[str]:
-    return [r["iid"] for r in state["trees"]["manage.tree"]["rows"]]
 
 
 def open_manage(ui_app, tok):

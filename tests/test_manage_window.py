@@ -12,14 +12,12 @@ import time
 
 import pytest
 
+from rig.fixtures_ui import tree_iids
+
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(240)]
 
 if shutil.which("xdotool") is None or shutil.which("Xvfb") is None:  # pragma: no cover
     pytest.skip("needs Xvfb and xdotool", allow_module_level=True)
-
-
-def tree_iids(state: dict) -> list[str]:
-    return [r["iid"] for r in state["trees"]["manage.tree"]["rows"]]
 
 
 def open_manage(ui_app, tok):

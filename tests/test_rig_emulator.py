@@ -24,12 +24,8 @@ pytestmark = pytest.mark.skipif(not Path(OPENSC_PKCS11).exists(), reason="opensc
 
 
 @pytest.fixture
-def env(pcscd_up, tmp_path) -> dict[str, str]:
-    e = dict(os.environ)
-    e.update(pcscd_up.env)
-    e["HOME"] = str(tmp_path / "home")
-    Path(e["HOME"]).mkdir()
-    return e
+def env(opensc_env) -> dict[str, str]:
+    return opensc_env
 
 
 def test_long_label_is_cut_like_opensc(epass2003, env):

@@ -24,15 +24,8 @@ pytestmark = pytest.mark.skipif(not Path(OPENSC_PKCS11).exists(), reason="opensc
 
 
 @pytest.fixture
-def env(pcscd_up, tmp_path) -> dict[str, str]:
-    """Child environment: private pcscd, a throwaway HOME (OpenSC writes ~/.cache/opensc)."""
-    import os
-    e = dict(os.environ)
-    e.update(pcscd_up.env)
-    e["HOME"] = str(tmp_path / "home")
-    Path(e["HOME"]).mkdir()
-    e.pop("OPENSC_CONF", None)
-    return e
+def env(opensc_env) -> dict[str, str]:
+    return opensc_env
 
 
 def _ok(r: subprocess.CompletedProcess) -> str:

@@ -132,6 +132,17 @@ class AgentRun:
         raise AssertionError(f"root prompt checked {self.prompt.checks} tokens, wanted {n}")
 
 
+def _reinsert_expect_no_dialog(run: AgentRun, tok, hook: Path, widget: str) -> None:
+    """Pull and re-insert the token; the second check must not show the warning again."""
+    tok.remove()
+    _wait_removed(run, tok.reader)
+    hook.unlink(missing_ok=True)
+    tok.insert()
+    run.wait_checks(2)
+    time.sleep(1.0)
+    assert not hook.exists() or widget not in json.loads(hook.read_text())["widgets"]
+
+
 def _wait_removed(run: AgentRun, reader: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -240,13 +251,7 @@ def test_dialog_yes_installs_in_every_database_and_is_not_asked_again(
             assert line and line[0].split()[-1] == "C,,", certutil_L(db)
             assert "OpenSC (trayd)" in (db / "pkcs11.txt").read_text()
         # second insertion: already trusted → no dialog
-        tok.remove()
-        _wait_removed(run, tok.reader)
-        hook.unlink(missing_ok=True)
-        tok.insert()
-        run.wait_checks(2)
-        time.sleep(1.0)
-        assert not hook.exists() or "root.yes" not in json.loads(hook.read_text())["widgets"]
+        _reinsert_expect_no_dialog(run, tok, hook, "root.yes")
 
 
 def test_dialog_no_is_remembered(home, epass2003, pki, dbus_session, notification_server,
@@ -266,13 +271,7 @@ def test_dialog_no_is_remembered(home, epass2003, pki, dbus_session, notificatio
         _click(display, _hook_widget(hook, "root.no"))
         run.wait_checks(1)
         assert trust_state.is_declined(facts(pki.root_der).sha256)
-        tok.remove()
-        _wait_removed(run, tok.reader)
-        hook.unlink(missing_ok=True)
-        tok.insert()
-        run.wait_checks(2)
-        time.sleep(1.0)
-        assert not hook.exists() or "root.no" not in json.loads(hook.read_text())["widgets"]
+        _reinsert_expect_no_dialog(run, tok, hook, "root.no")
     assert certutil_L(db) == before
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,15 @@ def pkcs11_tool(*args: str, env: dict[str, str], timeout: float = 60):
 
 
 __all__ = ["OPENSC_PKCS11", "card_present", "pkcs11_tool", "wait_card_state"]
+
+
+@pytest.fixture
+def opensc_env(pcscd_up, tmp_path) -> dict[str, str]:
+    """Child environment for OpenSC tools: the private pcscd, a throwaway HOME (OpenSC
+    writes ~/.cache/opensc) and no OPENSC_CONF from the caller."""
+    e = dict(os.environ)
+    e.update(pcscd_up.env)
+    e["HOME"] = str(tmp_path / "home")
+    Path(e["HOME"]).mkdir(exist_ok=True)
+    e.pop("OPENSC_CONF", None)
+    return e

@@ -21,6 +21,12 @@ import pytest
 from rig.procs import stop_process
 
 
+def tree_iids(state: dict) -> list[str]:
+    """Row ids of the management window's token list in a test-hook snapshot
+    ("t:<serial>" for tokens, "c:<serial>:<id>" for certificates)."""
+    return [r["iid"] for r in state["trees"]["manage.tree"]["rows"]]
+
+
 class UiApp:
     def __init__(self, args: tuple[str, ...], env: dict[str, str], hook: Path,
                  log: Path, module: str = "trayd.ui") -> None:
