@@ -130,11 +130,27 @@ class TrayDriver:
                 if w.depth == 5 and w.name == "trayd" and w.w > 40 and w.h > 20
                 and is_viewable(self.display, w.id)]
 
-    def open_menu(self, timeout: float = 10.0) -> Win:
-        icon = self.icon_window()
-        self.xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2))
-        self.xdotool("click", "3")
-        return wait_until(lambda: (self.popups() or [None])[0], timeout, "tray menu opened")
+    def open_menu(self, timeout: float = 10.0, per_click: float = 2.5) -> Win:
+        """Right-click the icon until its menu is mapped.
+
+        A click can be lost: trayer lays out a newly docked plug after it first appears
+        in the tree (the icon moves), and a plug that is mapped a moment before GTK
+        selects its button events ignores the press. So the icon is looked up again and
+        clicked again when no popup followed within `per_click` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            icon = self.icon_window()
+            self.xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2))
+            self.xdotool("click", "3")
+            wait = min(per_click, max(0.1, deadline - time.monotonic()))
+            try:
+                return wait_until(lambda: (self.popups() or [None])[0], wait,
+                                  "tray menu opened")
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise AssertionError(
+                        f"timed out after {timeout}s: tray menu opened "
+                        f"(icon at {icon.x},{icon.y} {icon.w}x{icon.h})") from None
 
     def choose(self, keys: tuple[str, ...], done, what: str, attempts: int = 3,
                timeout: float = 8.0):
