@@ -131,6 +131,7 @@ class VpcdLink:
                         powered = True
                         self.card.power_on()
                     elif ctl == RESET:
+                        powered = True  # a reset leaves the card powered (pcscd may skip POWER_ON)
                         self.card.reset()
                     elif ctl == GET_ATR:
                         self._send(sock, self.card.atr)
