@@ -9,6 +9,7 @@ import pytest
 
 from rig.trayd_cli import base_env, run_trayd
 from trayd.core import trust_roots
+from trayd.core.certificates import colon_hex
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ def test_install_yes_trusts_root_in_every_database_then_remove_restores(cli_env,
     fp = trust_roots.facts(own_pki.der["root"]).sha256
     # the warning facts were shown before installing
     assert "trayd Test Root CA" in proc.stdout
-    assert trust_roots.colon_hex(fp) in proc.stdout
+    assert colon_hex(fp) in proc.stdout
     nick = "trayd Test Root CA (trayd)"
     for db in user_dbs:
         assert trust_line(db, nick) == "C,,", certutil_L(db)
@@ -80,7 +81,7 @@ def test_install_yes_trusts_root_in_every_database_then_remove_restores(cli_env,
                       env=cli_env)
     assert again.returncode == 0 and "Already trusted" in again.stdout
     # remove → the certificate lists are exactly as before
-    rm = run_trayd("root", "remove", "--sha256", trust_roots.colon_hex(fp).lower(), env=cli_env)
+    rm = run_trayd("root", "remove", "--sha256", colon_hex(fp).lower(), env=cli_env)
     assert rm.returncode == 0, rm.stderr
     for db in user_dbs:
         assert certutil_L(db) == before[db]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from trayd.core import trust_roots as tr
+from trayd.core.certificates import colon_hex
 from trayd.errors import NotCertificateAuthority
 
 
@@ -19,7 +20,7 @@ def test_facts_fingerprints_and_flags(own_pki):
     assert root.sha1 == hashlib.sha1(own_pki.der["root"]).hexdigest().upper()
     assert root.ca_flag is True and root.self_signed
     assert root.common_name == "trayd Test Root CA"
-    assert tr.colon_hex("ABCD12") == "AB:CD:12"
+    assert colon_hex("ABCD12") == "AB:CD:12"
     # PEM and DER give the same facts
     assert tr.facts(own_pki.path("root").read_bytes()).sha256 == root.sha256
 

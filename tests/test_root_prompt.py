@@ -232,7 +232,8 @@ def test_dialog_yes_installs_in_every_database_and_is_not_asked_again(
         text = json.loads(hook.read_text())["widgets"]["root.text"]["text"]
         assert "EPPCERT Test Root CA" in text and "Thumbprint (sha1)" in text
         details = json.loads(hook.read_text())["widgets"]
-        from trayd.core.trust_roots import colon_hex, facts
+        from trayd.core.certificates import colon_hex
+        from trayd.core.trust_roots import facts
 
         root = facts(pki.root_der)
         shown = [w.get("text", "") for k, w in details.items() if k.startswith("root.detail.")]

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from trayd.core.trust_roots import colon_hex, facts
+from trayd.core.certificates import colon_hex
+from trayd.core.trust_roots import facts
 
 
 @pytest.mark.parametrize("button,code", [("root.yes", 0), ("root.no", 6)])

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trayd.core.models import CertificateInfo
@@ -79,14 +79,16 @@ def _utc(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
-def _not_before(cert: x509.Certificate) -> datetime:
+def not_before(cert: x509.Certificate) -> datetime:
+    """Start of validity, timezone-aware UTC on every cryptography version."""
     try:
         return cert.not_valid_before_utc
     except AttributeError:  # cryptography < 42
         return _utc(cert.not_valid_before)
 
 
-def _not_after(cert: x509.Certificate) -> datetime:
+def not_after(cert: x509.Certificate) -> datetime:
+    """End of validity, timezone-aware UTC on every cryptography version."""
     try:
         return cert.not_valid_after_utc
     except AttributeError:
@@ -129,7 +131,8 @@ def _signature_algorithm(cert: x509.Certificate) -> str | None:
     return name if name and name != "Unknown OID" else oid.dotted_string
 
 
-def _extension(cert: x509.Certificate, kind: type) -> object | None:
+def extension(cert: x509.Certificate, kind: type) -> object | None:
+    """The value of the certificate's extension of class `kind`, or None when absent."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
@@ -137,7 +140,7 @@ def _extension(cert: x509.Certificate, kind: type) -> object | None:
 
 
 def _key_usage(cert: x509.Certificate) -> list[str]:
-    ku = _extension(cert, x509.KeyUsage)
+    ku = extension(cert, x509.KeyUsage)
     if ku is None:
         return []
     out = [n for n in _KEY_USAGE_NAMES if getattr(ku, n)]
@@ -150,25 +153,43 @@ def _key_usage(cert: x509.Certificate) -> list[str]:
 
 
 def _extended_key_usage(cert: x509.Certificate) -> list[str]:
-    eku = _extension(cert, x509.ExtendedKeyUsage)
+    eku = extension(cert, x509.ExtendedKeyUsage)
     if eku is None:
         return []
     return [_EKU_NAMES.get(oid, oid.dotted_string) for oid in eku]
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
-    bc = _extension(cert, x509.BasicConstraints)
+    bc = extension(cert, x509.BasicConstraints)
     return bool(bc is not None and bc.ca)
 
 
-def _self_signed(cert: x509.Certificate) -> bool:
-    if cert.subject != cert.issuer:
-        return False
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when `issuer`'s public key verifies `cert`'s signature.
+
+    RSA and EC are verified by hand so that RSA-PSS works on cryptography versions whose
+    `verify_directly_issued_by` does not know it yet."""
+    key = issuer.public_key()
     try:
-        cert.verify_directly_issued_by(cert)
+        if isinstance(key, rsa.RSAPublicKey):
+            pad = cert.signature_algorithm_parameters
+            if not isinstance(pad, (padding.PKCS1v15, padding.PSS)):
+                pad = padding.PKCS1v15()
+            key.verify(cert.signature, cert.tbs_certificate_bytes, pad,
+                       cert.signature_hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes,
+                       ec.ECDSA(cert.signature_hash_algorithm))
+        else:
+            cert.verify_directly_issued_by(issuer)
         return True
     except Exception:  # noqa: BLE001 - wrong signature, unsupported algorithm, …
         return False
+
+
+def self_signed(cert: x509.Certificate) -> bool:
+    """Issuer and subject are the same name and the certificate's own key signed it."""
+    return cert.subject == cert.issuer and signed_by(cert, cert)
 
 
 def days_left(not_after: datetime, now: datetime | None = None) -> int:
@@ -192,7 +213,7 @@ def summarize(der: bytes | None, *, token_serial: str = "", label: str = "", id_
         info.subject = rfc4514(cert.subject)
         info.issuer = rfc4514(cert.issuer)
         info.serial_hex = serial_hex(cert.serial_number)
-        nb, na = _not_before(cert), _not_after(cert)
+        nb, na = not_before(cert), not_after(cert)
         info.not_before, info.not_after = iso_utc(nb), iso_utc(na)
         info.days_left = days_left(na, now)
         info.version = cert.version.value + 1
@@ -202,7 +223,7 @@ def summarize(der: bytes | None, *, token_serial: str = "", label: str = "", id_
         info.key_usage = _key_usage(cert)
         info.extended_key_usage = _extended_key_usage(cert)
         info.is_ca = _is_ca(cert)
-        info.self_signed = _self_signed(cert)
+        info.self_signed = self_signed(cert)
         info.readable = True
     except Exception as exc:  # noqa: BLE001 - garbage must be listed, never crash
         info.readable = False
@@ -221,22 +242,27 @@ def der_to_pem(der: bytes) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def subject_attributes(der: bytes) -> list[tuple[str, str]]:
-    """(attribute name, value) pairs of the subject, for the 詳細 tab's subject view."""
-    cert = x509.load_der_x509_certificate(der)
-    out = []
-    for attr in cert.subject:
-        name = getattr(attr.oid, "_name", None) or attr.oid.dotted_string
-        value = attr.value if isinstance(attr.value, str) else attr.value.hex()
-        out.append((name, value))
-    return out
+def load_der_or_none(der: bytes | None) -> x509.Certificate | None:
+    """The parsed certificate, or None for empty or unparseable bytes (views that show
+    what they can of a broken object instead of failing)."""
+    if not der:
+        return None
+    try:
+        return x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+
+
+def colon_hex(hex_upper: str) -> str:
+    """"ABCD…" → "AB:CD:…" (how fingerprints are shown to people)."""
+    return ":".join(hex_upper[i:i + 2] for i in range(0, len(hex_upper), 2))
 
 
 def fingerprint(der: bytes, algorithm: str = "sha256") -> str:
     """Colon-separated fingerprint as browsers and Windows show it."""
-    digest = hashlib.new(algorithm, der).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    return colon_hex(hashlib.new(algorithm, der).hexdigest().upper())
 
 
 __all__ = ["summarize", "find_certificate_id", "certificate_id_from_text", "der_to_pem",
-           "subject_attributes", "fingerprint", "serial_hex", "days_left", "iso_utc"]
+           "load_der_or_none", "colon_hex", "fingerprint", "serial_hex", "days_left",
+           "iso_utc", "not_before", "not_after", "extension", "signed_by", "self_signed"]

@@ -24,11 +24,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from trayd import paths
-from trayd.core.certificates import rfc4514
+from trayd.core.certificates import (colon_hex, extension, not_after, not_before, rfc4514,
+                                     self_signed, signed_by)
 from trayd.errors import NotCertificateAuthority
 from trayd.i18n import _
 
@@ -74,11 +74,6 @@ class CertFacts:
         }
 
 
-def colon_hex(hex_upper: str) -> str:
-    """"ABCD…" → "AB:CD:…" (how fingerprints are shown to people)."""
-    return ":".join(hex_upper[i:i + 2] for i in range(0, len(hex_upper), 2))
-
-
 def warning_fields(cert: "CertFacts") -> list[tuple[str, str]]:
     """What the security warning shows about a root (as Windows' does), plus SHA-256.
 
@@ -101,26 +96,6 @@ def _load(der_or_pem: bytes) -> x509.Certificate:
     return x509.load_der_x509_certificate(der_or_pem)
 
 
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when `issuer`'s public key verifies `cert`'s signature."""
-    key = issuer.public_key()
-    try:
-        if isinstance(key, rsa.RSAPublicKey):
-            pad = cert.signature_algorithm_parameters
-            if not isinstance(pad, (padding.PKCS1v15, padding.PSS)):
-                pad = padding.PKCS1v15()
-            key.verify(cert.signature, cert.tbs_certificate_bytes, pad,
-                       cert.signature_hash_algorithm)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes,
-                       ec.ECDSA(cert.signature_hash_algorithm))
-        else:
-            cert.verify_directly_issued_by(issuer)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not this issuer"
-        return False
-
-
 def facts(der_or_pem: bytes) -> CertFacts:
     """Parse one certificate (DER or PEM). Raises NotCertificateAuthority("unparseable")."""
     try:
@@ -130,30 +105,20 @@ def facts(der_or_pem: bytes) -> CertFacts:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     der = cert.public_bytes(Encoding.DER)
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        ca_flag: bool | None = bc.ca
-    except x509.ExtensionNotFound:
-        ca_flag = None
-    try:
-        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except x509.ExtensionNotFound:
-        ski = None
-    try:
-        aki = cert.extensions.get_extension_for_class(
-            x509.AuthorityKeyIdentifier).value.key_identifier
-    except x509.ExtensionNotFound:
-        aki = None
+    bc = extension(cert, x509.BasicConstraints)
+    ski = extension(cert, x509.SubjectKeyIdentifier)
+    aki = extension(cert, x509.AuthorityKeyIdentifier)
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     subject = rfc4514(cert.subject)
-    self_signed = cert.subject == cert.issuer and _signed_by(cert, cert)
     return CertFacts(
         der=der, subject=subject, issuer=rfc4514(cert.issuer),
         common_name=str(cns[0].value) if cns else subject,
         sha1=hashlib.sha1(der).hexdigest().upper(),  # noqa: S324 - a thumbprint, as Windows shows
         sha256=hashlib.sha256(der).hexdigest().upper(),
-        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-        ca_flag=ca_flag, self_signed=self_signed, ski=ski, aki=aki,
+        not_before=not_before(cert), not_after=not_after(cert),
+        ca_flag=bc.ca if bc is not None else None, self_signed=self_signed(cert),
+        ski=ski.digest if ski is not None else None,
+        aki=aki.key_identifier if aki is not None else None,
         serial_hex=f"{cert.serial_number:X}",
     )
 
@@ -168,7 +133,7 @@ def issued(child: CertFacts, parent: CertFacts) -> bool:
         return False
     if child.aki is not None and parent.ski is not None and child.aki != parent.ski:
         return False
-    return _signed_by(c, p)
+    return signed_by(c, p)
 
 
 def ca_reason(cert: CertFacts, others: Sequence[CertFacts] = ()) -> str | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from trayd.cli.output import print_json
 from trayd.config import Config
 from trayd.core import trust_roots, trust_state
-from trayd.core.trust_roots import Candidate, CertFacts, colon_hex, warning_fields
+from trayd.core.certificates import colon_hex
+from trayd.core.trust_roots import Candidate, CertFacts, warning_fields
 from trayd.errors import Cancelled, TraydError, UsageError
 from trayd.i18n import _
 

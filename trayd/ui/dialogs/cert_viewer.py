@@ -151,17 +151,13 @@ def _ext_value(ext) -> tuple[str, str]:  # noqa: ANN001
 
 def certificate_fields(der: bytes | None, info: CertificateInfo | None) -> list[Field]:
     """The 詳細 tab's rows, in Windows' order, plus the certificate ID (manual §4.3④)."""
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+    from trayd.core.certificates import load_der_or_none, not_after, not_before
+
     rows: list[Field] = []
-    cert = None
-    if der:
-        try:
-            cert = x509.load_der_x509_certificate(der)
-        except ValueError:
-            cert = None
+    cert = load_der_or_none(der)
     if cert is not None:
         version = f"V{cert.version.value + 1}"
         rows.append(Field("version", _("Version"), version, version))
@@ -175,10 +171,7 @@ def certificate_fields(der: bytes | None, info: CertificateInfo | None) -> list[
             rows.append(Field("signature_hash", _("Signature hash algorithm"), h.name, h.name))
         rows.append(Field("issuer", _("Issuer"), _name_short(cert.issuer),
                           _name_full(cert.issuer)))
-        nb = cert.not_valid_before_utc if hasattr(cert, "not_valid_before_utc") else (
-            cert.not_valid_before)
-        na = cert.not_valid_after_utc if hasattr(cert, "not_valid_after_utc") else (
-            cert.not_valid_after)
+        nb, na = not_before(cert), not_after(cert)
         rows.append(Field("not_before", _("Valid from"), format_time(nb), format_time(nb)))
         rows.append(Field("not_after", _("Valid to"), format_time(na), format_time(na)))
         rows.append(Field("subject", _("Subject"), _name_short(cert.subject),
@@ -291,29 +284,21 @@ class CertificateViewer(Dialog):
                        der: bytes | None) -> None:
         from cryptography import x509
 
+        from trayd.core.certificates import extension, load_der_or_none, not_after, not_before
+
         ttk.Label(frame, text=_("Certificate Information"), style="Heading.TLabel").grid(
             row=0, column=0, columnspan=2, sticky="w", pady=(0, 10))
-        cert = None
-        if der:
-            try:
-                cert = x509.load_der_x509_certificate(der)
-            except ValueError:
-                cert = None
+        cert = load_der_or_none(der)
         rows: list[tuple[str, str]] = []
-        purposes = ""
         if cert is not None:
-            try:
-                eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-                purposes = "\n".join(_purpose(o) for o in eku)
-            except x509.ExtensionNotFound:
-                purposes = _("All application policies")
+            eku = extension(cert, x509.ExtendedKeyUsage)
+            purposes = ("\n".join(_purpose(o) for o in eku) if eku is not None
+                        else _("All application policies"))
             rows.append((_("This certificate is intended for:"), purposes))
             rows.append((_("Issued to:"), common_name(cert.subject)))
             rows.append((_("Issued by:"), common_name(cert.issuer)))
-            nb = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before
-            na = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after
             rows.append((_("Valid from:"), _("{start} to {end}").format(
-                start=format_date(nb), end=format_date(na))))
+                start=format_date(not_before(cert)), end=format_date(not_after(cert)))))
         elif info is not None:
             if info.error:
                 rows.append((_("Error:"), info.error))

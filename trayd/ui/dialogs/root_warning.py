@@ -17,7 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from trayd.core.trust_roots import colon_hex, warning_fields
+from trayd.core.certificates import colon_hex
+from trayd.core.trust_roots import warning_fields
 from trayd.i18n import _
 
 YES, NO, ERROR = 0, 6, 1
