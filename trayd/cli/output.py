@@ -1,9 +1,17 @@
 """Printing helpers shared by the commands: JSON for scripts, aligned text for people."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
+
+from trayd.i18n import _
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """`--json`, the same switch on every command that prints for scripts."""
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output"))
 
 
 def print_json(data: Any) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from trayd.cli.output import print_json, print_table
+from trayd.cli.output import add_json_option, print_json, print_table
 from trayd.config import Config
 from trayd.i18n import _
 from trayd.platform import autostart
@@ -15,11 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     en = actions.add_parser("enable", help=_("start the agent at login"))
     en.add_argument("--systemd", action="store_true",
                     help=_("use the systemd user unit instead of the XDG autostart entry"))
-    en.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(en)
     dis = actions.add_parser("disable", help=_("do not start the agent at login"))
-    dis.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(dis)
     st = actions.add_parser("status", help=_("show how the agent is started at login"))
-    st.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(st)
     p.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from trayd.cli.output import print_json
+from trayd.cli.output import add_json_option, print_json
 from trayd.config import Config
 from trayd.i18n import _
 
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("unregister", _("remove what trayd registered"), run_unregister),
     ):
         s = bsub.add_parser(name, help=helptext)
-        s.add_argument("--json", action="store_true", help=_("machine-readable output"))
+        add_json_option(s)
         s.set_defaults(func=func)
     p.set_defaults(func=lambda args, cfg: (p.print_help(), 2)[1])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from trayd.cli.backend_choice import open_backend, select_token
-from trayd.cli.output import print_json, print_table
+from trayd.cli.output import add_json_option, print_json, print_table
 from trayd.config import Config
 from trayd.core.models import CertificateInfo
 from trayd.i18n import _
@@ -13,7 +13,7 @@ from trayd.i18n import _
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("certs", help=_("show the certificates on the tokens"))
     p.add_argument("--token", metavar="SERIAL", help=_("serial number of the token"))
-    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(p)
     p.set_defaults(func=run)
 
 

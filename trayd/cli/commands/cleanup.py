@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from trayd.cli.output import print_json
+from trayd.cli.output import add_json_option, print_json
 from trayd.config import Config
 from trayd.i18n import _
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help=_("only show what would be undone"))
     p.add_argument("--keep-config", action="store_true",
                    help=_("keep ~/.config/trayd (settings)"))
-    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(p)
     p.set_defaults(func=run)
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from trayd.cli.output import print_json
+from trayd.cli.output import add_json_option, print_json
 from trayd.config import Config
 from trayd.i18n import _, current_language
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help=_("check the installation and show how to fix problems"))
-    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(p)
     p.add_argument("--check", action="append", metavar="NAME",
                    help=_("run only this check (repeatable)"))
     p.set_defaults(func=run)

@@ -10,7 +10,7 @@ import argparse
 from trayd.cli import pin_input
 from trayd.cli.backend_choice import is_local, open_backend, select_token
 from trayd.cli.commands.tokens import token_rows
-from trayd.cli.output import print_json, print_table
+from trayd.cli.output import add_json_option, print_json, print_table
 from trayd.config import Config
 from trayd.core import pin_policy
 from trayd.errors import Cancelled, ConfirmationRequired
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pin-stdin", action="store_true", help=_("read the PIN from standard input"))
     p.add_argument("--yes", action="store_true",
                    help=_("confirm the last try before the token locks"))
-    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(p)
     p.set_defaults(func=run)
 
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         pin_policy.check_length(pin, token.pin_min, token.pin_max)  # no try wasted
         try:
             info = backend.login(token.serial, pin, confirm_last_try=args.yes)
-        except ConfirmationRequired as err:
+        except ConfirmationRequired:
             if not pin_input.interactive(args.pin_stdin):
                 raise
             if not pin_input.confirm(pin_input.last_try_question()):

@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from trayd.cli.output import print_json
+from trayd.cli.output import add_json_option, print_json
 from trayd.config import Config
 from trayd.core import trust_roots, trust_state
 from trayd.core.certificates import colon_hex
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("root", help=_("root certificate of the token: status, install, remove"))
     rsub = p.add_subparsers(dest="root_command", metavar="ACTION")
     s = rsub.add_parser("status", help=_("CA certificates of present tokens and where they are trusted"))
-    s.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(s)
     s.add_argument("--token", metavar="SERIAL", help=_("only this token"))
     s.set_defaults(func=run_status)
     i = rsub.add_parser("install", help=_("trust the token's root certificate in the browsers"))
@@ -40,13 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=_("also install it system-wide (asks for the administrator password)"))
     i.add_argument("--dialog", action="store_true",
                    help=_("ask with the security warning window instead of the terminal"))
-    i.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(i)
     i.set_defaults(func=run_install)
     r = rsub.add_parser("remove", help=_("remove a root certificate that trayd installed"))
     g = r.add_mutually_exclusive_group(required=True)
     g.add_argument("--sha256", metavar="FP", help=_("SHA-256 fingerprint of the certificate"))
     g.add_argument("--all", action="store_true", help=_("everything trayd installed (uninstall)"))
-    r.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(r)
     r.set_defaults(func=run_remove)
     p.set_defaults(func=lambda args, cfg: (p.print_help(), 2)[1])
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from trayd.cli.output import print_json
+from trayd.cli.output import add_json_option, print_json
 from trayd.config import Config
 from trayd.core import pcsc
 from trayd.errors import PcscUnavailable
@@ -12,7 +12,7 @@ from trayd.i18n import _
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help=_("show readers and tokens"))
-    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(p)
     p.set_defaults(func=run)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from trayd.cli.backend_choice import check_service, open_backend
-from trayd.cli.output import print_json, print_table
+from trayd.cli.output import add_json_option, print_json, print_table
 from trayd.config import Config
 from trayd.core.models import TokenInfo
 from trayd.i18n import _
@@ -12,7 +12,7 @@ from trayd.i18n import _
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tokens", help=_("list the connected tokens"))
-    p.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    add_json_option(p)
     p.set_defaults(func=run)
 
 
