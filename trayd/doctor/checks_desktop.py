@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trayd.doctor import OK, SKIPPED, WARNING, CheckResult, Context, check
+from trayd.doctor import OK, WARNING, CheckResult, Context, check
 from trayd.i18n import _
 
 NOTIFICATIONS = "org.freedesktop.Notifications"
