@@ -130,6 +130,20 @@ class TrayDriver:
                 if w.depth == 5 and w.name == "trayd" and w.w > 40 and w.h > 20
                 and is_viewable(self.display, w.id)]
 
+    def _until_popup(self, poke, timeout: float, per_try: float, what: str) -> Win:
+        """Repeat `poke()` until one of trayd's popups is mapped, waiting `per_try` seconds
+        after each; fail after `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            detail = poke()
+            wait = min(per_try, max(0.1, deadline - time.monotonic()))
+            try:
+                return wait_until(lambda: (self.popups() or [None])[0], wait, what)
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise AssertionError(f"timed out after {timeout}s: {what} {detail}"
+                                         ) from None
+
     def open_menu(self, timeout: float = 10.0, per_click: float = 2.5) -> Win:
         """Right-click the icon until its menu is mapped.
 
@@ -137,20 +151,14 @@ class TrayDriver:
         in the tree (the icon moves), and a plug that is mapped a moment before GTK
         selects its button events ignores the press. So the icon is looked up again and
         clicked again when no popup followed within `per_click` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def click() -> str:
             icon = self.icon_window()
             self.xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2))
             self.xdotool("click", "3")
-            wait = min(per_click, max(0.1, deadline - time.monotonic()))
-            try:
-                return wait_until(lambda: (self.popups() or [None])[0], wait,
-                                  "tray menu opened")
-            except AssertionError:
-                if time.monotonic() >= deadline:
-                    raise AssertionError(
-                        f"timed out after {timeout}s: tray menu opened "
-                        f"(icon at {icon.x},{icon.y} {icon.w}x{icon.h})") from None
+            return f"(icon at {icon.x},{icon.y} {icon.w}x{icon.h})"
+
+        return self._until_popup(click, timeout, per_click, "tray menu opened")
 
     def choose(self, keys: tuple[str, ...], done, what: str, attempts: int = 3,
                timeout: float = 8.0):
@@ -171,18 +179,16 @@ class TrayDriver:
 
     def hover_tooltip(self, timeout: float = 20.0) -> Win:
         """Move the pointer onto the icon until GTK shows its tooltip popup."""
-        icon = self.icon_window()
-        cx, cy = icon.x + icon.w // 2, icon.y + icon.h // 2
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def hover() -> str:
+            icon = self.icon_window()
+            cx, cy = icon.x + icon.w // 2, icon.y + icon.h // 2
             self.xdotool("mousemove", "600", "400")
             self.xdotool("mousemove", str(cx), str(cy))
             self.xdotool("mousemove", str(cx + 1), str(cy))
-            try:
-                return wait_until(lambda: (self.popups() or [None])[0], 2.5, "tooltip")
-            except AssertionError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"no tooltip after {timeout}s of hovering") from None
+            return f"(icon at {icon.x},{icon.y})"
+
+        return self._until_popup(hover, timeout, 2.5, "tooltip shown on hover")
 
     def keys(self, *keys: str, pause: float = 0.15) -> None:
         """Arrow keys / Return into the open menu (GTK menus hold the keyboard grab)."""
