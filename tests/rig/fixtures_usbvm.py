@@ -43,8 +43,12 @@ def usbvm(tmp_path_factory: pytest.TempPathFactory, artifacts: Path):
             (keep / Path(name).name).write_bytes(src.read_bytes())
 
 
-def notes(vm, *summaries: str) -> list[dict]:
-    return [n for n in vm.notifications() if not summaries or n["summary"] in summaries]
+def notes(vm, *summaries: str, updates: bool = False) -> list[dict]:
+    """The guest's notifications (these summaries); without `updates`, only new ones —
+    the insert notification updated in place with the label (replaces_id) is the same
+    transition."""
+    return [n for n in vm.notifications() if (not summaries or n["summary"] in summaries)
+            and (updates or not n["replaces_id"])]
 
 
 def wait_notes(vm, count: int, *summaries: str, timeout: float = PLUG_TIMEOUT) -> list[dict]:

@@ -171,10 +171,17 @@ class UsbVm:
     def agent_info(self, log_chars: int = 0) -> dict:
         return self.channel.call("agent_info", timeout=60, log_chars=log_chars)
 
-    def trayd(self, *args: str, stdin: str | None = None, timeout: float = 180) -> dict:
-        """`trayd ARGS` in the guest: {"rc", "stdout", "stderr"}."""
-        return self.channel.call("trayd", timeout=timeout + 10, args=list(args), stdin=stdin,
-                                 timeout_s=timeout)
+    def trayd(self, *args: str, stdin: str | None = None, timeout: float = 180,
+              env: dict[str, str] | None = None) -> dict:
+        """`trayd ARGS` in the guest: {"rc", "stdout", "stderr"} (stdin: e.g. a PIN)."""
+        return self.channel.reply(self.trayd_async(*args, stdin=stdin, timeout=timeout,
+                                                   env=env), timeout + 10)
+
+    def trayd_async(self, *args: str, stdin: str | None = None, timeout: float = 180,
+                    env: dict[str, str] | None = None) -> int:
+        """Start `trayd ARGS` in the guest; collect with `self.channel.reply(id, timeout)`."""
+        return self.channel.send("trayd", args=list(args), stdin=stdin, timeout_s=timeout,
+                                 env=env or {})
 
     def notifications(self) -> list[dict]:
         return [e for e in self.channel.events if e["event"] == "notify"]
