@@ -2,7 +2,7 @@
 
 Why not pyscard's CardMonitor/ReaderMonitor: they poll, die for good when pcscd
 restarts, miss a remove + re-insert that happens during a callback and can only stop at
-their timeout (see design.md). Here one thread waits on every reader plus the PnP
+their timeout (see docs/design.md). Here one thread waits on every reader plus the PnP
 pseudo-reader `\\\\?PnP?\\Notification`, feeds the returned states back in, and
 compares pcsc-lite's per-reader event counter (the high 16 bits of the state) so that a
 swap between two wake-ups is seen as a removal and an insertion. `SCardCancel` ends the
