@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from trayd import errors as E
 from trayd.config import Config
-from trayd.core import certificates, export, pin_policy
+from trayd.core import certificates, export, opensc_version, pin_policy
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.core.pin_counter import PinFailureCounter
 from trayd.core.pkcs11_module import RawModule, RawTokenInfo, ckr_name, find_module
@@ -489,7 +489,28 @@ class LocalTokenService:
                 else:
                     serial = self._find(None).info.serial
             self._drop_held(serial)
+            self._end_card_login()
         self._call(work)
+
+    def _end_card_login(self) -> None:
+        """C_Logout leaves the card itself verified on OpenSC 0.23+ (core/opensc_version.py):
+        re-initialise the module (other logins end too) and reconnect at once, whose secure
+        messaging handshake resets the card's PIN state. Nothing signs without a new login."""
+        if not opensc_version.behaviour().logout_leaves_card_verified or self._lib is None:
+            return
+        for other in list(self._held):
+            self._drop_held(other)
+        try:
+            self._lib.reinitialize()
+        except Exception:  # noqa: BLE001 - a fresh load below is just as good
+            log.debug("C_Finalize/C_Initialize failed; loading the module again", exc_info=True)
+            self._lib = None
+        self._pslots.clear()
+        self._readers.clear()
+        try:
+            self._slots()
+        except E.TraydError as exc:  # gone meanwhile: then its PIN state went with it
+            log.debug("reconnect after logout: %s", exc)
 
     def is_logged_in(self, token_serial: str) -> bool:
         return token_serial in self._held
@@ -507,7 +528,9 @@ class LocalTokenService:
             if pin_policy.strength(new_pin, old_pin) == pin_policy.Strength.LOW and not confirm_weak:
                 raise E.ConfirmationRequired(reason="weak_pin")
             # Verify the current PIN on a fresh session even when we hold a login: OpenSC
-            # 0.23's ePass2003 driver does not check the old PIN in C_SetPIN itself.
+            # 0.23's ePass2003 driver does not check the old PIN in C_SetPIN itself (0.24+
+            # does; one wrong PIN still costs one try: C_SetPIN is not sent after a failed
+            # verify). See core/opensc_version.py.
             was_logged_in = serial in self._held
             self._drop_held(serial, notify=False)
             session = self._open(slot, rw=True)
@@ -532,6 +555,8 @@ class LocalTokenService:
                     raise mapped from exc
             finally:
                 self._close_session(session, logged_in=logged_in)
+                if logged_in:
+                    self._end_card_login()
                 if was_logged_in:
                     self._notify(serial, False, self.counter.seen_locked(serial))
         self._call(work)
