@@ -4,7 +4,7 @@ Why a card model rather than canned replies: trayd is tested through the real Op
 driver and `opensc-pkcs11.so`, which negotiate secure messaging, select files by path,
 read in 0xD8-byte chunks, authenticate the PIN by challenge-response and sign with raw
 RSA. Each of those is implemented here from the card facts
-(/work/shared/docs/epass2003-card.md), so the emulator behaves like a token rather than
+(docs/epass2003-card.md), so the emulator behaves like a token rather than
 like one OpenSC run. Everything the card does is recorded for test assertions.
 """
 from __future__ import annotations

@@ -146,16 +146,27 @@ class RawModule:
             fn.restype = CK_ULONG
 
     def slot_list(self, token_present: bool = True) -> tuple[int, list[int]]:
-        """C_GetSlotList in ONE call (OpenSC re-detects readers and cards on every call,
-        a few ms each; python-pkcs11 makes two plus one C_GetSlotInfo per slot)."""
-        size = 16
+        """C_GetSlotList: size first (pSlotList NULL), then the list.
+
+        Why the NULL call: OpenSC looks for new readers (a USB token just plugged in) only
+        when pSlotList is NULL (pkcs11-global.c C_GetSlotList: sc_ctx_detect_readers() on
+        the size query only); a call with a buffer straight away lists the readers known at C_Initialize
+        for ever. Both calls re-detect cards, a few ms each — still cheaper than
+        python-pkcs11's two calls plus one C_GetSlotInfo per slot.
+        """
+        present = 1 if token_present else 0
         while True:
+            count = CK_ULONG(0)
+            rv = int(self._dll.C_GetSlotList(present, None, ctypes.byref(count)))
+            if rv != CKR_OK:
+                return rv, []
+            size = int(count.value)
+            if size == 0:
+                return rv, []
             buf = (CK_ULONG * size)()
-            count = CK_ULONG(size)
-            rv = int(self._dll.C_GetSlotList(1 if token_present else 0, buf, ctypes.byref(count)))
-            if rv == CKR_BUFFER_TOO_SMALL and size < 4096:
-                size = max(size * 4, int(count.value))
-                continue
+            rv = int(self._dll.C_GetSlotList(present, buf, ctypes.byref(count)))
+            if rv == CKR_BUFFER_TOO_SMALL:
+                continue  # a reader appeared between the two calls
             if rv != CKR_OK:
                 return rv, []
             return rv, [int(buf[i]) for i in range(count.value)]
