@@ -9,7 +9,10 @@ writable places (/run, /tmp) and hands over to `usbvm_init.sh` from the checkout
 from __future__ import annotations
 
 import glob
+import gzip
+import lzma
 import os
+import subprocess
 import shutil
 import stat
 from pathlib import Path
@@ -61,7 +64,7 @@ def _module_files(version: str) -> list[str]:
     for line in (base / "modules.dep").read_text().splitlines():
         mod, _, rest = line.partition(":")
         deps[mod] = rest.split()
-        by_name[Path(mod).name.removesuffix(".ko").replace("-", "_")] = mod
+        by_name[Path(mod).name.split(".ko")[0].replace("-", "_")] = mod
     order: list[str] = []
 
     def add(mod: str) -> None:
@@ -75,6 +78,22 @@ def _module_files(version: str) -> list[str]:
             raise FileNotFoundError(f"kernel module {name} missing in {base}")
         add(by_name[name])
     return order
+
+
+def _module_bytes(path: Path) -> bytes:
+    """A module file, uncompressed: busybox insmod hands the bytes to init_module(2).
+
+    Why: Debian 12 ships plain .ko files, newer kernels compressed ones (.ko.xz/.ko.zst).
+    """
+    data = path.read_bytes()
+    if path.suffix == ".xz":
+        return lzma.decompress(data)
+    if path.suffix == ".gz":
+        return gzip.decompress(data)
+    if path.suffix == ".zst":
+        return subprocess.run(["zstd", "-dc", str(path)], capture_output=True,
+                              check=True).stdout
+    return data
 
 
 class _Cpio:
@@ -118,11 +137,12 @@ def build_initramfs(dest: Path, version: str) -> Path:
     cpio.file("bin/busybox", Path(BUSYBOX).read_bytes(), 0o755)
     for applet in APPLETS:
         cpio.symlink(f"bin/{applet}", "busybox")
-    modules = _module_files(version)
-    for mod in modules:
-        cpio.file(f"lib/modules/{Path(mod).name}",
-                  (Path("/lib/modules") / version / mod).read_bytes())
-    cpio.file("modules.order", "".join(Path(m).name + "\n" for m in modules).encode())
+    names = []
+    for mod in _module_files(version):
+        name = Path(mod).name.split(".ko")[0] + ".ko"
+        cpio.file(f"lib/modules/{name}", _module_bytes(Path("/lib/modules") / version / mod))
+        names.append(name)
+    cpio.file("modules.order", "".join(n + "\n" for n in names).encode())
     cpio.file("init", INIT.encode(), 0o755)
     dest.write_bytes(cpio.bytes())
     return dest
