@@ -26,9 +26,10 @@ class UsageError(TraydError):
 
 @dataclass
 class PcscUnavailable(TraydError):
-    """pcscd is not running or not reachable."""
+    """pcscd is not running or not reachable, or (`denied`) it refused us (polkit)."""
 
     detail: str = ""
+    denied: bool = False
 
 
 @dataclass

@@ -58,6 +58,8 @@ def describe(err: BaseException) -> str:
                      "have been changed; try the current PIN first, then the new one.")
         return _("The token was removed during the operation. Nothing was changed.")
     if isinstance(err, E.PcscUnavailable):
+        if err.denied:
+            return pcscd_denied_text()
         return _(
             "The smart card service (pcscd) is not running. Start it with "
             "'sudo systemctl start pcscd.socket'."
@@ -102,3 +104,15 @@ def describe(err: BaseException) -> str:
     if isinstance(err, E.UsageError):
         return err.detail
     return _("Error: {detail}").format(detail=str(err) or type(err).__name__)
+
+
+def pcscd_denied_fix() -> str:
+    """What to do when pcscd refuses this session (polkit): shared by every front end."""
+    return _("Use the token from the active local desktop session (not over SSH or from a "
+             "service), or allow this user with a polkit rule for "
+             "org.debian.pcsc-lite.access_pcsc and org.debian.pcsc-lite.access_card.")
+
+
+def pcscd_denied_text() -> str:
+    """pcscd runs but refused us (SCARD_W_SECURITY_VIOLATION): not the same as "not running"."""
+    return _("The smart card service (pcscd) refused access (polkit).") + " " + pcscd_denied_fix()
