@@ -56,9 +56,9 @@ def kernel_image() -> tuple[str, str]:
     return path, os.path.basename(path)[len("vmlinuz-"):]
 
 
-def _module_files(version: str) -> list[str]:
-    """BOOT_MODULES with their dependencies, dependencies first (modules.dep order)."""
-    base = Path("/lib/modules") / version
+def _module_files(version: str, modules: Path = Path("/lib/modules")) -> list[str]:
+    """BOOT_MODULES that are not built in, with their dependencies, dependencies first."""
+    base = modules / version
     deps: dict[str, list[str]] = {}
     by_name: dict[str, str] = {}
     for line in (base / "modules.dep").read_text().splitlines():
@@ -73,7 +73,12 @@ def _module_files(version: str) -> list[str]:
         if mod not in order:
             order.append(mod)
 
+    builtin_file = base / "modules.builtin"
+    builtin = {Path(m).name.split(".ko")[0].replace("-", "_")
+               for m in (builtin_file.read_text().split() if builtin_file.exists() else [])}
     for name in BOOT_MODULES:
+        if name in builtin:  # e.g. virtio_pci and virtio_console in Debian 13's kernel
+            continue
         if name not in by_name:
             raise FileNotFoundError(f"kernel module {name} missing in {base}")
         add(by_name[name])
