@@ -110,7 +110,9 @@ class Epass2003:
         self._pin = pin
         self._pull: Predicate | None = None
         self.pulled = threading.Event()  # set when a pull_on predicate fired
-        self.card.before_apdu = self._check_pull
+        self._steal: Predicate | None = None
+        self._answers: list[tuple[Predicate, bytes, list[int]]] = []
+        self.card.before_apdu = self._before_apdu
         self.link = VpcdLink(self.card, port, host)
 
     # --- presence -------------------------------------------------------------------------
@@ -165,6 +167,43 @@ class Epass2003:
                 return count[0] >= n
             return False
         self.pull_on(pred)
+
+    def other_host_authenticates(self) -> None:
+        """Another application authenticates to the card now (see the card's method)."""
+        self.card.other_host_authenticates()
+
+    def steal_session_on_ins(self, ins: int, nth: int = 1) -> None:
+        """Just before the nth APDU with this INS from now, another host authenticates
+        (one-shot): that APDU arrives under stale keys, as when a browser used the token
+        in between."""
+        seen = [0]
+
+        def pred(apdu: bytes) -> bool:
+            if wire_ins(apdu) == ins and not (ins == 0x82 and (len(apdu) < 20 or apdu[2] != 1)):
+                seen[0] += 1
+                return seen[0] >= nth
+            return False
+        self._steal = pred
+
+    def answer_ins_with(self, ins: int, sw: bytes, times: int = 1) -> None:
+        """Answer the next `times` APDUs with this INS by `sw` (plain, unprocessed)."""
+        self._answers.append((lambda apdu: wire_ins(apdu) == ins, sw, [times]))
+
+    @property
+    def pin_checks(self) -> int:
+        """How many PIN responses the card has compared (each one can cost a try)."""
+        return self.card.pin_checks
+
+    def _before_apdu(self, apdu: bytes) -> bool | bytes:
+        steal = self._steal
+        if steal is not None and steal(apdu):
+            self._steal = None
+            self.card.other_host_authenticates()
+        for pred, sw, left in self._answers:
+            if left[0] > 0 and pred(apdu):
+                left[0] -= 1
+                return sw
+        return self._check_pull(apdu)
 
     def _check_pull(self, apdu: bytes) -> bool:
         pred = self._pull
