@@ -24,7 +24,7 @@ ARTIFACTS = ROOT / "tests" / "_artifacts"
 # Each feature area keeps its fixtures in tests/rig/fixtures_<area>.py; all are loaded.
 pytest_plugins = sorted(
     f"rig.{p.stem}" for p in (ROOT / "tests" / "rig").glob("fixtures_*.py")
-)
+) + ["rig.skip_guard"]  # a skip not named in tests/allowed_skips.txt fails the run
 
 
 @pytest.fixture(scope="session")

@@ -278,8 +278,6 @@ def test_dialog_no_is_remembered(home, epass2003, pki, dbus_session, notificatio
 
 # ------------------------------------------------------------------ the real `trayd run`
 
-@pytest.mark.skipif(importlib.util.find_spec("trayd.agent.token_component") is None,
-                    reason="token component not in this build")
 def test_trayd_run_headless_notifies_on_first_insertion_only(
         home, epass2003, trayd_agent, notification_server):
     """`trayd run --no-tray` without a display: one Japanese notification telling the user
@@ -313,8 +311,6 @@ def test_switched_off_in_config():
                       root_prompt.RootPrompt)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("trayd.agent.token_component") is None,
-                    reason="token component not in this build")
 def test_trayd_run_with_display_yes_then_not_asked_again(
         home, epass2003, trayd_agent, notification_server, xdisplay, tmp_path, snap):
     """The real agent on Xvfb: セキュリティ警告 → はい → C,, in every database; the browser

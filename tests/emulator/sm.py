@@ -3,7 +3,7 @@
 Why its own module: the wrapping rules are exactly what OpenSC's `card-epass2003.c`
 (0.23) does on the host side, mirrored here so the real driver accepts our replies;
 keeping the crypto apart from the file system makes both easier to check.
-See /work/shared/docs/epass2003-card.md ("Secure messaging").
+See docs/epass2003-card.md ("Secure messaging").
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """TLS client authentication the way a browser does it: NSS tstclnt against openssl s_server.
 
-design.md facts: serve on 127.0.0.1 (NSS tries ::1 first for localhost) with an IP-SAN
+docs/design.md facts: serve on 127.0.0.1 (NSS tries ::1 first for localhost) with an IP-SAN
 server certificate, and give tstclnt its request with `-A file < /dev/null` (fed through a
 pipe it keeps looping after the response).
 """

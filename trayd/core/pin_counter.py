@@ -1,6 +1,6 @@
 """Consecutive wrong PINs per token, as trayd has seen them.
 
-Why: OpenSC 0.23 never reports the ePass2003's tries left (`epass2003-card.md`), yet the
+Why: OpenSC 0.23 never reports the ePass2003's tries left (`docs/epass2003-card.md`), yet the
 token locks for good after `max_pin_tries` (10 on EPPCERT tokens) wrong PINs in a row.
 We count the failures we cause ourselves, reset on success, and warn before the try that
 could lock. The count is a lower bound (another program may have failed too), so it
