@@ -192,6 +192,9 @@ run_in_root() {
     done
     mkdir -p "$r/root/.cache/pip"; mount --bind "$cache/pip" "$r/root/.cache/pip"
     mkdir -p "$r/src"; tar -C "$r/src" -xf "$work/src.tar"
+    # A fresh clone is a git work tree (make deb and the package test list files with git).
+    chroot "$r" sh -c "cd /src && git init -q && git add -A && git -c user.name=ci \
+      -c user.email=ci@localhost commit -qm checkout --no-gpg-sign" >/dev/null
     cd /; exec chroot "$r" "$@"' \
     sh "$lower" "$work" "$cache" "${inner_env[@]}" "$@"
 }
