@@ -39,11 +39,12 @@ from trayd.events import (
     TokenStateChanged,
 )
 from trayd.i18n import _, current_language
-from trayd.ui import tray_menu
 from trayd.platform.launcher import Launcher
-from trayd.ui.tray_indicator import Indicator
+from trayd.ui import tray_menu
 from trayd.ui.tray_host import tray_host_present
-from trayd.ui.tray_menu import Action, CertView, Entry, TokenView, TrayState
+from trayd.ui.tray_indicator import Indicator
+from trayd.ui.tray_menu import Action, Entry, TrayState
+from trayd.ui.tray_model import TrayModel
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +79,7 @@ class TrayComponent:
         self.backend = "none"
         self.state = TrayState()
         self._applied: tuple[str, str, tuple[Entry, ...]] | None = None
-        self._cards: dict[str, str | None] = {}  # reader -> model, cards present
-        self._identified: dict[str, TokenView] = {}  # serial -> view from events
-        self._service_down = False
-        self._service_denied = False
-        # Ask the token service on the next refresh? Not for a bare CardInserted: the
-        # token component is binding that token right now and posts TokenIdentified.
-        self._need_service = True
-        self._last_tokens: tuple[TokenView, ...] = ()
-        # Certificates per token serial: they do not change while the token stays in, and
-        # every read goes through the card's secure messaging (a login must not wait).
-        self._certs: dict[str, tuple[CertView, ...]] = {}
+        self.model = TrayModel()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._loop_done = threading.Event()
@@ -96,7 +87,6 @@ class TrayComponent:
         self._ready = threading.Event()
         self._unsubscribe: list[Callable[[], None]] = []
         self._refresher: threading.Thread | None = None
-        self._lock = threading.Lock()
         self._apply_lock = threading.Lock()
 
     # -- component protocol ---------------------------------------------------------
@@ -107,8 +97,7 @@ class TrayComponent:
             for kind in (CardInserted, CardRemoved, TokenIdentified, TokenStateChanged,
                          ServiceDown, ServiceUp):
                 self._unsubscribe.append(bus.subscribe(kind, self._on_event))
-        for reader, model in self._initial_cards(agent):
-            self._cards[reader] = model
+        self.model.seed(agent)
         self._refresher = threading.Thread(target=self._refresh_loop, name="tray-refresh",
                                            daemon=True)
         self._refresher.start()
@@ -123,59 +112,10 @@ class TrayComponent:
         self.launcher.stop_all(timeout=0.3)
         self.stop_main_loop()
 
-    @staticmethod
-    def _initial_cards(agent: Any) -> list[tuple[str, str | None]]:
-        """Cards already present when the tray starts (from `agent.readers`, if any)."""
-        readers = getattr(agent, "readers", None)
-        if readers is None:
-            return []
-        try:
-            items = readers() if callable(readers) else readers
-            if isinstance(items, dict):
-                items = items.values()
-            out = []
-            for r in items:
-                name = getattr(r, "name", None) or getattr(r, "reader", None)
-                present = getattr(r, "card_present", getattr(r, "present", False))
-                if name and present:
-                    out.append((name, getattr(r, "model", None)))
-            return out
-        except Exception:  # noqa: BLE001 - the menu fills in on the next event anyway
-            log.debug("tray: agent.readers unreadable", exc_info=True)
-            return []
-
     # -- events -> state --------------------------------------------------------------
     def _on_event(self, ev: Event) -> None:
         """Runs on the posting thread: record the fact, wake the refresher, return."""
-        with self._lock:
-            if not isinstance(ev, CardInserted):
-                self._need_service = True
-            if isinstance(ev, CardInserted):
-                self._cards[ev.reader] = ev.model
-            elif isinstance(ev, CardRemoved):
-                self._cards.pop(ev.reader, None)
-                for serial, view in list(self._identified.items()):
-                    if view.reader == ev.reader:
-                        del self._identified[serial]
-                self._certs = {k: v for k, v in self._certs.items()
-                               if k in self._identified}
-            elif isinstance(ev, TokenIdentified):
-                self._identified[ev.serial] = TokenView(ev.serial, ev.label, ev.reader)
-                self._certs.pop(ev.serial, None)
-                self._cards.setdefault(ev.reader, ev.model)
-            elif isinstance(ev, TokenStateChanged):
-                view = self._identified.get(ev.serial)
-                if view is not None:
-                    self._identified[ev.serial] = TokenView(
-                        view.serial, view.label, view.reader, ev.logged_in, ev.locked,
-                        view.certificates)
-            elif isinstance(ev, ServiceDown):
-                self._service_down = True
-                self._service_denied = ev.denied
-                self._cards.clear()
-                self._identified.clear()
-            elif isinstance(ev, ServiceUp):
-                self._service_down = False
+        self.model.on_event(ev)
         self._wake.set()
 
     def _refresh_loop(self) -> None:
@@ -194,55 +134,10 @@ class TrayComponent:
 
     def _collect(self) -> TrayState:
         """Ask the token service (slow, off the GTK thread) and merge with the events."""
-        with self._lock:
-            cards = dict(self._cards)
-            identified = dict(self._identified)
-            service_down = self._service_down
-            service_denied = self._service_denied
-            need_service, self._need_service = self._need_service, False
-        tokens: list[TokenView] = []
-        service = _token_service(self.agent)
-        if not need_service:
-            tokens = [t for t in self._last_tokens if t.reader in cards]
-        elif service is not None and cards and not service_down:
-            try:
-                infos = service.list_tokens()
-            except Exception as exc:  # noqa: BLE001 - typed errors from the service
-                log.info("tray: token list unavailable: %r", exc)
-                infos = None
-            if infos is not None:
-                for info in infos:
-                    with self._lock:
-                        certs = self._certs.get(info.serial)
-                    if certs is None:
-                        try:
-                            certs = tuple(
-                                CertView(c.id, c.label, c.certificate_id)
-                                for c in service.list_certificates(info.serial))
-                            with self._lock:
-                                self._certs[info.serial] = certs
-                        except Exception as exc:  # noqa: BLE001
-                            log.info("tray: certificates of %s unavailable: %r",
-                                     info.serial, exc)
-                            certs = ()
-                    tokens.append(TokenView(info.serial, info.label, info.reader,
-                                            bool(info.logged_in), bool(info.locked), certs))
-        if not tokens:
-            tokens = [v for v in identified.values() if v.reader in cards]
-        self._last_tokens = tuple(tokens)
-        known_readers = {t.reader for t in tokens}
-        # Recognised tokens the service has not read yet; an unknown card is not a token.
-        pending = tuple(sorted(r for r, model in cards.items()
-                               if model and r not in known_readers))
         cfg = getattr(self.agent, "config", None)
-        return TrayState(
-            tokens=tuple(sorted(tokens, key=lambda t: (t.reader, t.serial))),
-            pending_readers=pending,
-            service_down=service_down,
-            service_denied=service_denied,
-            notifications=bool(getattr(cfg, "notifications", True)),
-            root_install_available=bool(tokens) and _root_prompt(self.agent) is not None,
-        )
+        return self.model.collect(_token_service(self.agent),
+                                  notifications=bool(getattr(cfg, "notifications", True)),
+                                  root_prompt=_root_prompt(self.agent) is not None)
 
     def refresh(self) -> None:
         """Rebuild the menu soon (after a config change, a child dialog, …)."""
