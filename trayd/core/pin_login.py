@@ -150,7 +150,8 @@ def change_pin(svc: LocalTokenService, slot: _Slot, old_pin: str, new_pin: str,
     if pin_policy.strength(new_pin, old_pin) == pin_policy.Strength.LOW and not confirm_weak:
         raise E.ConfirmationRequired(reason="weak_pin")
     # Verify the current PIN even when we hold a login: OpenSC 0.23's ePass2003 driver
-    # does not check the old PIN in C_SetPIN itself.
+    # does not check the old PIN in C_SetPIN itself (0.24+ does; a wrong PIN still costs
+    # one try, C_SetPIN is not sent after a failed verify). See core/opensc_version.py.
     was_logged_in = serial in svc._held
     svc._drop_held(serial, notify=False)
     session = None
@@ -178,5 +179,6 @@ def change_pin(svc: LocalTokenService, slot: _Slot, old_pin: str, new_pin: str,
     finally:
         if session is not None:
             svc._close_session(session, logged_in=True)
+            svc._end_card_login()  # C_Logout alone leaves the card verified
         if was_logged_in:
             svc._notify(serial, False, svc.counter.seen_locked(serial))
