@@ -1,5 +1,5 @@
 # The README's two commands are `make run` and `make test`; both set up what is missing.
-.PHONY: run test setup bench demo deb mo clean
+.PHONY: run test setup bench demo deb mo clean mutants
 
 setup:
 	@packaging/bootstrap.sh
@@ -9,6 +9,10 @@ run: setup
 
 test: setup
 	.venv/bin/python -m pytest tests
+
+# Plant each known safety bug in a scratch copy; fails if a test does not catch one.
+mutants: setup
+	.venv/bin/python tests/mutants.py
 
 bench: setup
 	.venv/bin/python -m benchmarks

@@ -188,6 +188,13 @@ class Epass2003:
         return self.card.plain_log
 
     @property
+    def verifies(self) -> int:
+        """PIN checks the card received so far (EXTERNAL KEY AUTH with a cryptogram; the
+        empty retry-counter query costs nothing and is not counted)."""
+        return sum(1 for cmd, _ in self.card.plain_log
+                   if len(cmd) >= 13 and cmd[1] == 0x82 and cmd[2] == 0x01)
+
+    @property
     def tries_left(self) -> int:
         return self.card.tries_left
 
