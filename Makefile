@@ -1,5 +1,5 @@
 # The README's two commands are `make run` and `make test`; both set up what is missing.
-.PHONY: run test setup bench demo deb mo clean mutants
+.PHONY: run test setup bench demo deb mo clean test-debian13 shell-debian13 mutants
 
 setup:
 	@packaging/bootstrap.sh
@@ -7,8 +7,18 @@ setup:
 run: setup
 	.venv/bin/trayd run
 
+# PYTEST_ARGS narrows the run, e.g. `make test PYTEST_ARGS=tests/test_doctor.py`.
+PYTEST_ARGS ?= tests
 test: setup
-	.venv/bin/python -m pytest tests
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+# The same `make test` in a fresh Debian 13 root (root only; built once, cached in
+# /var/cache/trayd): `make test-debian13 PYTEST_ARGS="tests/test_x.py -x"`.
+test-debian13:
+	PYTEST_ARGS="$(PYTEST_ARGS)" packaging/debian13-root.sh test
+
+shell-debian13:
+	PYTEST_ARGS="$(PYTEST_ARGS)" packaging/debian13-root.sh shell
 
 # Plant each known safety bug in a scratch copy; fails if a test does not catch one.
 mutants: setup

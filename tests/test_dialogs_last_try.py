@@ -26,7 +26,7 @@ def three_tries(home):
 
 def _no_on_the_question(app, tok) -> None:
     """Type a wrong PIN, expect the last-try question, answer いいえ: nothing was sent."""
-    sent, tries = tok.verifies, tok.tries_left
+    sent, tries = tok.pin_checks, tok.tries_left
     app.type_into("pin.entry", WRONG)
     app.click("pin.ok")
     assert "ロック" in app.widget("lastTry.text", timeout=60)["text"]
@@ -34,7 +34,7 @@ def _no_on_the_question(app, tok) -> None:
     app.gone("lastTry.text")
     app.widget("pin.entry")  # back in the PIN dialog, after the answer was handled
     app.wait(lambda s: not s["info"].get("busy"), 30, "idle")
-    assert tok.verifies == sent and tok.tries_left == tries
+    assert tok.pin_checks == sent and tok.tries_left == tries
 
 
 def test_cli_failures_then_dialog_asks_before_the_last_try(three_tries, trayd_env, epass2003,

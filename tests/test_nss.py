@@ -29,24 +29,86 @@ def test_finds_every_location(home):
         f"\n[Profile2]\nName=absolute\nIsRelative=0\nPath={home}/abs-profile\n")
     (ff / "nocerts").mkdir()
     mkdb(home / "abs-profile")
+    # Firefox >= 147 (ESR 153): new roots under $XDG_CONFIG_HOME/mozilla/firefox; the
+    # install's profile named only in installs.ini (outside the root: absolute path).
+    xdg = home / ".config/mozilla/firefox"
+    mkdb(xdg / "x1y2.default-esr")
+    (xdg / "profiles.ini").write_text(
+        "[Profile0]\nName=default-esr\nIsRelative=1\nPath=x1y2.default-esr\n\n"
+        "[General]\nStartWithLastProfile=1\nVersion=2\n\n"
+        "[Install3B6073811A6ABF12]\nDefault=x1y2.default-esr\nLocked=1\n")
+    mkdb(home / "installed-elsewhere")
+    (xdg / "installs.ini").write_text(
+        f"[3B6073811A6ABF12]\nDefault=x1y2.default-esr\n\n[ABCD]\n"
+        f"Default={home}/installed-elsewhere\n")
     mkdb(home / "snap/firefox/common/.mozilla/firefox/snapprof.default")
     mkdb(home / ".var/app/org.mozilla.firefox/.mozilla/firefox/flat.default")
+    mkdb(home / ".var/app/org.mozilla.firefox/config/mozilla/firefox/flatxdg.default")
     (home / "snap/firefox/common/.mozilla/firefox/legacy").mkdir()
     (home / "snap/firefox/common/.mozilla/firefox/legacy/cert8.db").write_bytes(b"")
+    mkdb(home / ".thunderbird/tb.default-esr")
+    mkdb(home / "snap/chromium/current/.pki/nssdb")
 
     dbs = nss.find_databases()
     got = [(d.kind, d.path.relative_to(home).as_posix(), d.profile) for d in dbs]
     assert got == [
         ("pki", ".pki/nssdb", None),
         ("pki-xdg", ".local/share/pki/nssdb", None),
+        ("chromium-snap", "snap/chromium/current/.pki/nssdb", None),
         ("firefox", ".mozilla/firefox/abcd.default-release", "default-release"),
         ("firefox", "abs-profile", "absolute"),
         ("firefox", ".mozilla/firefox/elsewhere", "elsewhere"),
+        ("firefox", ".config/mozilla/firefox/x1y2.default-esr", "default-esr"),
+        ("firefox", "installed-elsewhere", "installed-elsewhere"),
         ("firefox-snap", "snap/firefox/common/.mozilla/firefox/snapprof.default",
          "snapprof.default"),
         ("firefox-flatpak", ".var/app/org.mozilla.firefox/.mozilla/firefox/flat.default",
          "flat.default"),
+        ("firefox-flatpak",
+         ".var/app/org.mozilla.firefox/config/mozilla/firefox/flatxdg.default",
+         "flatxdg.default"),
+        ("thunderbird", ".thunderbird/tb.default-esr", "tb.default-esr"),
     ]
+    assert [d.browser for d in dbs][:4] == ["Chromium/Chrome", "Chromium", "Chromium (snap)",
+                                            "Firefox"]
+    assert dbs[3].display == f"Firefox default-release ({home}/.mozilla/firefox/abcd.default-release)"
+    assert dbs[3].to_json()["browser"] == "Firefox"
+
+
+def test_xdg_config_home_elsewhere_is_followed(home, tmp_path, monkeypatch):
+    cfg = tmp_path / "cfg"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(cfg))
+    mkdb(cfg / "mozilla/firefox/p.default-esr")
+    mkdb(home / ".config/mozilla/firefox/not-this-one")  # XDG_CONFIG_HOME points elsewhere
+    assert [d.path for d in nss.find_databases()] == [cfg / "mozilla/firefox/p.default-esr"]
+
+
+def test_installed_browser_without_database_is_named(home, tmp_path, monkeypatch):
+    from trayd.platform import nss_locations
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for exe in ("firefox-esr", "chromium"):
+        (bindir / exe).write_text("#!/bin/sh\n")
+        (bindir / exe).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:/usr/bin:/bin")
+    monkeypatch.setattr(nss_locations, "_PROGRAMS",
+                        {k: tuple(e for e in v if (bindir / e).exists())
+                         for k, v in nss_locations._PROGRAMS.items()})
+    missing = nss_locations.without_database(nss.find_databases(), home)
+    assert [(b.family, b.program) for b in missing] == [
+        ("firefox", str(bindir / "firefox-esr")), ("chromium", str(bindir / "chromium"))]
+    mkdb(home / ".local/share/pki/nssdb")  # Chromium >= 146 without ~/.pki
+    missing = nss_locations.without_database(nss.find_databases(), home)
+    assert [b.family for b in missing] == ["firefox"]
+    # A profile listed but never started (no cert9.db) does not count as a database.
+    (home / ".config/mozilla/firefox/new.default-esr").mkdir(parents=True)
+    (home / ".config/mozilla/firefox/profiles.ini").write_text(
+        "[Profile0]\nName=default-esr\nIsRelative=1\nPath=new.default-esr\n")
+    assert [b.family for b in nss_locations.without_database(nss.find_databases(), home)] \
+        == ["firefox"]
+    mkdb(home / ".config/mozilla/firefox/new.default-esr")
+    assert nss_locations.without_database(nss.find_databases(), home) == []
 
 
 def test_creates_pki_nssdb_only_when_chromium_has_none(home):

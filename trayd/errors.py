@@ -26,9 +26,10 @@ class UsageError(TraydError):
 
 @dataclass
 class PcscUnavailable(TraydError):
-    """pcscd is not running or not reachable."""
+    """pcscd is not running or not reachable, or (`denied`) it refused us (polkit)."""
 
     detail: str = ""
+    denied: bool = False
 
 
 @dataclass
@@ -65,10 +66,32 @@ class Pkcs11ModuleError(TraydError):
 
 @dataclass
 class TokenError(TraydError):
-    """Any other failure reported by the token or the module (CKR name in `code`)."""
+    """Any other failure reported by the token or the module.
+
+    `code` is the CKR name (for logs and --json, never the user's only words), `rv` the
+    value, `kind` its class from `trayd.core.ckr` (the message picks words by kind), and
+    `operation` what trayd was doing ("login", "list", …).
+    """
 
     code: str = ""
     detail: str = ""
+    rv: int | None = None
+    kind: str = ""
+    operation: str = ""
+
+
+@dataclass
+class TokenBusy(TraydError):
+    """Another application (a browser) holds the token's secure-messaging session and
+    trayd could not get it back for this operation.
+
+    `pin_may_be_checked` is True when the PIN had reached the card, so trayd did not send
+    it again by itself (see docs/architecture.md, "Sharing the token").
+    """
+
+    serial: str | None = None
+    operation: str = ""
+    pin_may_be_checked: bool = False
 
 
 @dataclass

@@ -54,9 +54,10 @@ class CardRemoved(Event):
 
 @dataclass(frozen=True)
 class ServiceDown(Event):
-    """pcscd stopped answering (or never did)."""
+    """pcscd stopped answering (or never did); `denied`: it answers but refuses us (polkit)."""
 
     detail: str = ""
+    denied: bool = False
 
 
 @dataclass(frozen=True)

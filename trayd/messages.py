@@ -58,6 +58,8 @@ def describe(err: BaseException) -> str:
                      "have been changed; try the current PIN first, then the new one.")
         return _("The token was removed during the operation. Nothing was changed.")
     if isinstance(err, E.PcscUnavailable):
+        if err.denied:
+            return pcscd_denied_text()
         return _(
             "The smart card service (pcscd) is not running. Start it with "
             "'sudo systemctl start pcscd.socket'."
@@ -66,10 +68,17 @@ def describe(err: BaseException) -> str:
         return _("The PKCS#11 module could not be loaded ({path}): {detail}").format(
             path=err.path or "opensc-pkcs11.so", detail=err.detail
         )
+    if isinstance(err, E.TokenBusy):
+        if err.pin_may_be_checked:
+            return _("Another application (for example a web browser) used the token at the "
+                     "same moment. The token may have checked the PIN, so trayd did not send "
+                     "it again. Please try again.")
+        return _("Another application (for example a web browser) is using the token, or the "
+                 "token does not answer correctly, and trayd could not take it back. Nothing "
+                 "was changed and no PIN try was used. Finish or close what uses the token "
+                 "in the other application, remove and re-insert the token, then try again.")
     if isinstance(err, E.TokenError):
-        return _("The token reported an error: {code} {detail}").format(
-            code=err.code, detail=err.detail
-        ).strip()
+        return _token_error(err)
     if isinstance(err, E.Cancelled):
         return _("Cancelled.")
     if isinstance(err, E.ConfirmationRequired):
@@ -102,3 +111,50 @@ def describe(err: BaseException) -> str:
     if isinstance(err, E.UsageError):
         return err.detail
     return _("Error: {detail}").format(detail=str(err) or type(err).__name__)
+
+
+def _token_error(err: E.TokenError) -> str:
+    """Words and a next step for each kind of PKCS#11 failure (`trayd.core.ckr`)."""
+    from trayd.core import ckr
+
+    kind = err.kind or (ckr.kind(err.rv) if err.rv is not None else "")
+    if not kind and err.code.startswith("CKR_"):
+        kind = "card"
+    words = {
+        "removed": _("The token was removed during the operation. Nothing was changed."),
+        "unrecognized": _("The token was not recognised. Check that it is an ePass2003 and "
+                          "run 'trayd doctor'."),
+        "pin": _("The token refused the PIN. Check the PIN and try again."),
+        "login": _("The token's login state does not allow this. Log in again with "
+                   "'trayd login' and retry."),
+        "login_unclear": _("The token refused the login without saying whether the PIN was "
+                           "wrong. trayd did not send it again. Please try once more; if it "
+                           "keeps failing, remove and re-insert the token."),
+        "card": _("The token could not complete the operation. Remove the token, insert it "
+                  "again and retry; if it keeps failing, run 'trayd doctor'."),
+        "memory": _("There was not enough memory for the operation. Close some applications "
+                    "and try again."),
+        "busy": _("The token is busy with another operation. Wait a moment and try again."),
+        "read_only": _("The token does not allow this change (it is write-protected)."),
+        "cancelled": _("The operation was cancelled."),
+        "unsupported": _("The token does not support this operation."),
+        "internal": _("trayd and the token software (OpenSC) did not understand each other. "
+                      "Please try again; if it keeps happening, run 'trayd doctor' and "
+                      "report it."),
+    }
+    if kind in words:
+        return words[kind]
+    return _("The token reported an error: {code} {detail}").format(
+        code=err.code, detail=err.detail).strip()
+
+
+def pcscd_denied_fix() -> str:
+    """What to do when pcscd refuses this session (polkit): shared by every front end."""
+    return _("Use the token from the active local desktop session (not over SSH or from a "
+             "service), or allow this user with a polkit rule for "
+             "org.debian.pcsc-lite.access_pcsc and org.debian.pcsc-lite.access_card.")
+
+
+def pcscd_denied_text() -> str:
+    """pcscd runs but refused us (SCARD_W_SECURITY_VIOLATION): not the same as "not running"."""
+    return _("The smart card service (pcscd) refused access (polkit).") + " " + pcscd_denied_fix()

@@ -136,11 +136,13 @@ class Epass2003Card(VirtualCard):
         self.lock = threading.RLock()
         self.apdu_log: list[tuple[bytes, bytes]] = []   # on the wire
         self.plain_log: list[tuple[bytes, bytes]] = []  # after unwrapping SM
-        self.before_apdu: Callable[[bytes], bool] | None = None  # True = drop
+        # True = drop (no reply), bytes = answer with them unprocessed, False = handle it
+        self.before_apdu: Callable[[bytes], bool | bytes] | None = None
         self.signatures = 0
         # Status word for a wrong PIN instead of 63Cx (the try is still counted): tokens
         # that answer so reach the host as CKR_GENERAL_ERROR / CKR_DEVICE_ERROR (OpenSC#871).
         self.wrong_pin_sw: bytes | None = None
+        self.pin_checks = 0  # PIN responses the card compared (each one can cost a try)
         self._reset_state()
 
     # --- state ----------------------------------------------------------------------------
@@ -165,8 +167,22 @@ class Epass2003Card(VirtualCard):
             self._reset_state()
 
     # --- dispatch -------------------------------------------------------------------------
+    def other_host_authenticates(self) -> None:
+        """Another host (a browser's OpenSC) opened its own secure channel: the card has
+        one SM session, so everyone else's keys are stale and the PIN state is gone."""
+        with self.lock:
+            self.session = SmSession(AES if self.sm_mode == "aes" else DES) \
+                if self.sm_mode != "plain" else None
+            self.verified = False
+            self.challenge = None
+
     def apdu(self, command: bytes) -> bytes:
-        if self.before_apdu is not None and self.before_apdu(command):
+        hook = self.before_apdu(command) if self.before_apdu is not None else False
+        if isinstance(hook, bytes):
+            with self.lock:  # answered as told, the command is not acted on
+                self.apdu_log.append((command, hook))
+            return hook
+        if hook:
             with self.lock:  # dropped: the token vanished before it could act on it
                 self.apdu_log.append((command, b""))
             return b""
@@ -316,6 +332,7 @@ class Epass2003Card(VirtualCard):
             return b"", SW_CONDITIONS
         if self.tries_left == 0:
             return b"", SW_BLOCKED
+        self.pin_checks += 1
         expected = _des3_cbc(self.pin_hash, challenge[:8])
         if expected == data:
             self.tries_left = self.max_tries

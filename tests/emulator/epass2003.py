@@ -20,14 +20,16 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `emulator` and `rig` importable
+if __package__ in (None, ""):  # run as a script: make `emulator`, `rig`, `trayd` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from rig.vpcd import VpcdLink  # noqa: E402
 
 from emulator.card import Epass2003Card, pin_key  # noqa: E402
 from emulator.pkcs15 import PIN_LABEL, CertObject, build_filesystem  # noqa: E402
 from emulator.pki import Pki, default_cache_dir, ensure_pki  # noqa: E402
+from trayd.core import opensc_version  # noqa: E402
 
 DEFAULT_PORT = 35963
 USER_CERT_LABEL = "User Certificate"
@@ -41,29 +43,11 @@ _last_removed: dict[int, float] = {}  # port -> time.monotonic() of the last rem
 
 
 def opensc_token_label(label: str, pin_label: str = PIN_LABEL) -> str:
-    """The PKCS#11 token label OpenSC 0.23 builds (framework-pkcs15.c, pkcs15_init_slot).
+    """The PKCS#11 token label the installed OpenSC builds for this card (one PIN slot).
 
-    "<TokenInfo label> (<PIN label>)", the token label cut so the whole fits 32 bytes;
-    only the PIN label when there is no token label; only the token label when the PIN
-    label is empty or exactly "PIN".
+    The rule lives with every other version-dependent fact in trayd/core/opensc_version.py.
     """
-    if not pin_label or pin_label == "PIN":
-        return _strcpy_bp(label, 32).rstrip()
-    pl = len(pin_label.encode())
-    if not label or pl + len("L... ()") > 32:
-        return _strcpy_bp(pin_label, 32).rstrip()
-    keep = min(len(label.encode()), 32 - pl - 3)
-    return f"{_strcpy_bp(label, keep)} ({pin_label})"
-
-
-def _strcpy_bp(text: str, size: int) -> str:
-    """OpenSC's strcpy_bp: a text longer than `size` bytes is cut and ends in '...'."""
-    raw = text.encode()
-    if len(raw) > size:
-        raw = raw[:size]
-        if size > 3:
-            raw = raw[:size - 3] + b"..."
-    return raw.decode(errors="replace")
+    return opensc_version.behaviour().token_label(label, pin_label)
 
 
 def wire_ins(apdu: bytes) -> int | None:
@@ -110,7 +94,9 @@ class Epass2003:
         self._pin = pin
         self._pull: Predicate | None = None
         self.pulled = threading.Event()  # set when a pull_on predicate fired
-        self.card.before_apdu = self._check_pull
+        self._steal: Predicate | None = None
+        self._answers: list[tuple[Predicate, bytes, list[int]]] = []
+        self.card.before_apdu = self._before_apdu
         self.link = VpcdLink(self.card, port, host)
 
     # --- presence -------------------------------------------------------------------------
@@ -166,6 +152,43 @@ class Epass2003:
             return False
         self.pull_on(pred)
 
+    def other_host_authenticates(self) -> None:
+        """Another application authenticates to the card now (see the card's method)."""
+        self.card.other_host_authenticates()
+
+    def steal_session_on_ins(self, ins: int, nth: int = 1) -> None:
+        """Just before the nth APDU with this INS from now, another host authenticates
+        (one-shot): that APDU arrives under stale keys, as when a browser used the token
+        in between."""
+        seen = [0]
+
+        def pred(apdu: bytes) -> bool:
+            if wire_ins(apdu) == ins and not (ins == 0x82 and (len(apdu) < 20 or apdu[2] != 1)):
+                seen[0] += 1
+                return seen[0] >= nth
+            return False
+        self._steal = pred
+
+    def answer_ins_with(self, ins: int, sw: bytes, times: int = 1) -> None:
+        """Answer the next `times` APDUs with this INS by `sw` (plain, unprocessed)."""
+        self._answers.append((lambda apdu: wire_ins(apdu) == ins, sw, [times]))
+
+    @property
+    def pin_checks(self) -> int:
+        """How many PIN responses the card has compared (each one can cost a try)."""
+        return self.card.pin_checks
+
+    def _before_apdu(self, apdu: bytes) -> bool | bytes:
+        steal = self._steal
+        if steal is not None and steal(apdu):
+            self._steal = None
+            self.card.other_host_authenticates()
+        for pred, sw, left in self._answers:
+            if left[0] > 0 and pred(apdu):
+                left[0] -= 1
+                return sw
+        return self._check_pull(apdu)
+
     def _check_pull(self, apdu: bytes) -> bool:
         pred = self._pull
         if pred is not None and pred(apdu):
@@ -186,13 +209,6 @@ class Epass2003:
     def plain_log(self) -> list[tuple[bytes, bytes]]:
         """(command, response) after unwrapping SM: plain INS, data and SW."""
         return self.card.plain_log
-
-    @property
-    def verifies(self) -> int:
-        """PIN checks the card received so far (EXTERNAL KEY AUTH with a cryptogram; the
-        empty retry-counter query costs nothing and is not counted)."""
-        return sum(1 for cmd, _ in self.card.plain_log
-                   if len(cmd) >= 13 and cmd[1] == 0x82 and cmd[2] == 0x01)
 
     @property
     def tries_left(self) -> int:

@@ -117,6 +117,7 @@ class RecordingService:
         self._cond = threading.Condition()
         self.proc: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
+        self.on_record: Callable[[dict], None] | None = None  # also told of each record
 
     def start(self, timeout: float = 15.0) -> None:
         env = dict(os.environ)
@@ -139,6 +140,8 @@ class RecordingService:
             with self._cond:
                 self.records.append(rec)
                 self._cond.notify_all()
+            if self.on_record:
+                self.on_record(rec)
 
     def _wait(self, pred: Callable[[list[dict]], object], timeout: float, what: str):
         deadline = time.monotonic() + timeout

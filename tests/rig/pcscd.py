@@ -13,16 +13,36 @@ import shutil
 import signal
 import subprocess
 import time
+from functools import cache
 from pathlib import Path
 
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 
 
+def pcscd_binary() -> str:
+    return shutil.which("pcscd") or "/usr/sbin/pcscd"
+
+
+@cache
+def supports_disable_polkit() -> bool:
+    """pcsc-lite 2.x built with polkit (Debian 13) has --disable-polkit; 1.9.9 exits on it.
+
+    Asked of the daemon itself (`pcscd --help`), not of the distribution's name.
+    """
+    r = subprocess.run([pcscd_binary(), "--help"], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=10)
+    return "--disable-polkit" in r.stdout + r.stderr
+
+
 class PrivatePcscd:
-    def __init__(self, workdir: Path, base_port: int, debug: bool = False) -> None:
+    """`polkit=True` keeps pcscd's polkit check (where it has one): to provoke a refusal."""
+
+    def __init__(self, workdir: Path, base_port: int, debug: bool = False,
+                 polkit: bool = False) -> None:
         self.workdir = Path(workdir)
         self.base_port = base_port
         self.debug = debug
+        self.polkit = polkit
         self.conf_dir = self.workdir / "reader.conf.d"
         self.run_dir = self.workdir / "run"
         self.log_path = self.workdir / "pcscd.log"
@@ -58,8 +78,11 @@ class PrivatePcscd:
         self._write_conf()
         for stale in (self.socket_path, self.run_dir / "pcscd.pid"):
             stale.unlink(missing_ok=True)
-        pcscd = shutil.which("pcscd") or "/usr/sbin/pcscd"
+        pcscd = pcscd_binary()
         level = "-a -d" if self.debug else "-i"
+        # A private test daemon has no desktop session for polkit to find active.
+        if not self.polkit and supports_disable_polkit():
+            level += " --disable-polkit"
         script = (
             "mount --make-rprivate / 2>/dev/null; mkdir -p /run/pcscd; "
             f"mount --bind '{self.run_dir}' /run/pcscd && "

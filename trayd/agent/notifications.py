@@ -299,6 +299,14 @@ class NotificationPolicy:
             self._service_down_told = True
             if not self.config.notifications:
                 return
+        if ev.denied:
+            from trayd.messages import pcscd_denied_fix
+
+            self.deliver(Notice(
+                summary=_("The smart card service (pcscd) refused access (polkit)."),
+                body=pcscd_denied_fix(),
+                icon_state="error", category="device.error", key="service", urgency=2))
+            return
         self.deliver(Notice(
             summary=_("The smart card service (pcscd) has stopped."),
             body=_("Tokens cannot be used until it runs again; trayd reconnects "

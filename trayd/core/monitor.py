@@ -164,6 +164,7 @@ class PcscMonitor:
         self._ctx: int | None = None
         self._thread: threading.Thread | None = None
         self._down_reported = False
+        self._denied = False  # the last failure was pcscd refusing us (polkit)
         self.service_up = False
         self.ready = threading.Event()  # set once the first full reader state was posted
         self._ready_logged = False
@@ -205,12 +206,19 @@ class PcscMonitor:
             log.debug("pcsc event: %s", event)
             self._post(event)
 
-    def _service_down(self, detail: str) -> None:
+    def _service_down(self, detail: str, denied: bool = False) -> None:
         self.service_up = False
         if not self._down_reported:
             self._down_reported = True
             log.warning("smart card service unavailable: %s", detail)
-            self._post(ServiceDown(detail=detail))
+            self._post(ServiceDown(detail=detail, denied=denied))
+
+    def _why(self, rc: int) -> str:
+        """The words for a failed call; remembers whether pcscd refused us (polkit)."""
+        from trayd.core.pcsc import error_text, is_access_denied
+
+        self._denied = is_access_denied(rc)
+        return error_text(rc)
 
     def _run(self) -> None:
         try:
@@ -221,13 +229,11 @@ class PcscMonitor:
             self.ready.set()
             return
 
-        from trayd.core.pcsc import error_text
-
         attempt = 0
         while not self._stop.is_set():
             rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
             if rc != scard.SCARD_S_SUCCESS:
-                self._service_down(error_text(rc))
+                self._service_down(self._why(rc), self._denied)
                 self.ready.set()
                 delay = self._backoff[min(attempt, len(self._backoff) - 1)]
                 attempt += 1
@@ -252,7 +258,7 @@ class PcscMonitor:
                 delay = self._backoff[min(attempt, len(self._backoff) - 1)]
                 attempt += 1
             else:
-                self._service_down(reason)
+                self._service_down(reason, self._denied)
                 attempt, delay = 0, self._backoff[0]
             self.ready.set()
             self._stop.wait(delay)
@@ -277,8 +283,6 @@ class PcscMonitor:
 
     def _watch(self, scard, ctx: int) -> str | None:
         """Wait for changes until stop (returns None) or a service error (returns why)."""
-        from trayd.core.pcsc import error_text
-
         cancelled = scard.SCARD_E_CANCELLED & 0xFFFFFFFF
         timeout = scard.SCARD_E_TIMEOUT & 0xFFFFFFFF
         unknown_reader = scard.SCARD_E_UNKNOWN_READER & 0xFFFFFFFF
@@ -288,7 +292,7 @@ class PcscMonitor:
         while not self._stop.is_set():
             rc, readers = self._list_readers(scard, ctx)
             if rc != scard.SCARD_S_SUCCESS:
-                return error_text(rc)
+                return self._why(rc)
             self._mark_up()
             self._emit(self._tracker.readers_listed(readers))
             wait = self._tracker.wait_list(readers)
@@ -303,7 +307,7 @@ class PcscMonitor:
                 if code == cancelled and self._stop.is_set():
                     return None
                 if code not in (0, timeout, cancelled):
-                    return error_text(rc)
+                    return self._why(rc)
                 if code == 0:
                     self._emit(self._tracker.states_returned(states, ignore_counters=fresh))
                     fresh = False
@@ -323,7 +327,7 @@ class PcscMonitor:
             if code in (timeout, unknown_reader):
                 continue
             if code != 0:
-                return error_text(rc)
+                return self._why(rc)
             for name, state, _atr in states:
                 if name == PNP_READER:
                     pnp_state = state & ~STATE_CHANGED

@@ -1,7 +1,7 @@
 """One-shot PC/SC queries: which readers exist and what is in them.
 
 Why separate from the monitor: `trayd status` and `trayd doctor` need a snapshot without
-starting a thread; the monitor shares the same error classification (`is_service_error`).
+starting a thread; the monitor shares the same error classification (`is_service_error`, `is_access_denied`).
 """
 from __future__ import annotations
 
@@ -20,11 +20,25 @@ SERVICE_ERRORS = frozenset(
     if hasattr(scard, name)
 )
 NO_READERS = getattr(scard, "SCARD_E_NO_READERS_AVAILABLE", 0x8010002E)
+# pcsc-lite 2.x built with polkit (Debian 13) answers this when polkit does not allow the
+# caller (org.debian.pcsc-lite.access_pcsc / access_card): pcscd runs, but not for us.
+SECURITY_VIOLATION = 0x8010006A
+POLKIT_ACTIONS = ("org.debian.pcsc-lite.access_pcsc", "org.debian.pcsc-lite.access_card")
+
+
+def is_access_denied(code: int) -> bool:
+    """pcscd refused this client (polkit), as opposed to pcscd being absent."""
+    return (code & 0xFFFFFFFF) == SECURITY_VIOLATION
+
+
+def unavailable(code: int) -> PcscUnavailable:
+    """The typed error for a failed PC/SC call: "refused" and "not running" differ."""
+    return PcscUnavailable(detail=error_text(code), denied=is_access_denied(code))
 
 
 def is_service_error(code: int) -> bool:
-    return (code & 0xFFFFFFFF) in {c & 0xFFFFFFFF for c in SERVICE_ERRORS} and (
-        code & 0xFFFFFFFF) != (NO_READERS & 0xFFFFFFFF)
+    return ((code & 0xFFFFFFFF) in {c & 0xFFFFFFFF for c in SERVICE_ERRORS} and (
+        code & 0xFFFFFFFF) != (NO_READERS & 0xFFFFFFFF)) or is_access_denied(code)
 
 
 def error_text(code: int) -> str:
@@ -49,18 +63,18 @@ def snapshot() -> list[ReaderState]:
     """Readers and cards right now. Raises PcscUnavailable if pcscd does not answer."""
     rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if rc != scard.SCARD_S_SUCCESS:
-        raise PcscUnavailable(detail=error_text(rc))
+        raise unavailable(rc)
     try:
         rc, readers = scard.SCardListReaders(ctx, [])
         if rc == NO_READERS or (rc == scard.SCARD_S_SUCCESS and not readers):
             return []
         if rc != scard.SCARD_S_SUCCESS:
-            raise PcscUnavailable(detail=error_text(rc))
+            raise unavailable(rc)
         rc, states = scard.SCardGetStatusChange(
             ctx, 0, [(r, scard.SCARD_STATE_UNAWARE) for r in readers]
         )
         if rc != scard.SCARD_S_SUCCESS:
-            raise PcscUnavailable(detail=error_text(rc))
+            raise unavailable(rc)
         result = []
         for name, state, atr in states:
             present = bool(state & scard.SCARD_STATE_PRESENT)

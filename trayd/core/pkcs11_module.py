@@ -23,6 +23,7 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from trayd.core import ckr
 from trayd.errors import Pkcs11ModuleError
 
 MODULE_NAME = "opensc-pkcs11.so"
@@ -72,23 +73,7 @@ CKU_USER = 1
 CKR_OK = 0
 CKR_BUFFER_TOO_SMALL = 0x150
 
-# CKR names for the codes we meet on this path (others print as hex).
-CKR_NAMES = {
-    0x00: "CKR_OK", 0x05: "CKR_GENERAL_ERROR", 0x06: "CKR_FUNCTION_FAILED",
-    0x07: "CKR_ARGUMENTS_BAD", 0x30: "CKR_DEVICE_ERROR", 0x31: "CKR_DEVICE_MEMORY",
-    0x32: "CKR_DEVICE_REMOVED", 0x50: "CKR_FUNCTION_CANCELED", 0x54: "CKR_FUNCTION_NOT_SUPPORTED",
-    0xA0: "CKR_PIN_INCORRECT", 0xA1: "CKR_PIN_INVALID", 0xA2: "CKR_PIN_LEN_RANGE",
-    0xA3: "CKR_PIN_EXPIRED", 0xA4: "CKR_PIN_LOCKED", 0xB0: "CKR_SESSION_CLOSED",
-    0xB3: "CKR_SESSION_HANDLE_INVALID", 0xB5: "CKR_SESSION_READ_ONLY",
-    0xE0: "CKR_TOKEN_NOT_PRESENT", 0xE1: "CKR_TOKEN_NOT_RECOGNIZED",
-    0x100: "CKR_USER_ALREADY_LOGGED_IN", 0x101: "CKR_USER_NOT_LOGGED_IN",
-    0x102: "CKR_USER_PIN_NOT_INITIALIZED", 0x190: "CKR_CRYPTOKI_NOT_INITIALIZED",
-    0x3: "CKR_SLOT_ID_INVALID",
-}
-
-
-def ckr_name(rv: int) -> str:
-    return CKR_NAMES.get(rv, f"CKR_0x{rv:08X}")
+ckr_name = ckr.name  # the one CKR table is trayd.core.ckr
 
 
 class CkVersion(ctypes.Structure):
@@ -155,21 +140,33 @@ class RawModule:
         d.C_Login.argtypes = [CK_ULONG, CK_ULONG, ctypes.c_char_p, CK_ULONG]
         d.C_Logout.argtypes = [CK_ULONG]
         d.C_CloseSession.argtypes = [CK_ULONG]
+        d.C_GenerateRandom.argtypes = [CK_ULONG, ctypes.c_char_p, CK_ULONG]
         for fn in (d.C_GetSlotList, d.C_GetSlotInfo, d.C_GetTokenInfo, d.C_Login, d.C_Logout,
-                   d.C_CloseSession):
+                   d.C_CloseSession, d.C_GenerateRandom):
             fn.restype = CK_ULONG
 
     def slot_list(self, token_present: bool = True) -> tuple[int, list[int]]:
-        """C_GetSlotList in ONE call (OpenSC re-detects readers and cards on every call,
-        a few ms each; python-pkcs11 makes two plus one C_GetSlotInfo per slot)."""
-        size = 16
+        """C_GetSlotList: size first (pSlotList NULL), then the list.
+
+        Why the NULL call: OpenSC looks for new readers (a USB token just plugged in) only
+        when pSlotList is NULL (pkcs11-global.c C_GetSlotList: sc_ctx_detect_readers() on
+        the size query only); a call with a buffer straight away lists the readers known at C_Initialize
+        for ever. Both calls re-detect cards, a few ms each — still cheaper than
+        python-pkcs11's two calls plus one C_GetSlotInfo per slot.
+        """
+        present = 1 if token_present else 0
         while True:
+            count = CK_ULONG(0)
+            rv = int(self._dll.C_GetSlotList(present, None, ctypes.byref(count)))
+            if rv != CKR_OK:
+                return rv, []
+            size = int(count.value)
+            if size == 0:
+                return rv, []
             buf = (CK_ULONG * size)()
-            count = CK_ULONG(size)
-            rv = int(self._dll.C_GetSlotList(1 if token_present else 0, buf, ctypes.byref(count)))
-            if rv == CKR_BUFFER_TOO_SMALL and size < 4096:
-                size = max(size * 4, int(count.value))
-                continue
+            rv = int(self._dll.C_GetSlotList(present, buf, ctypes.byref(count)))
+            if rv == CKR_BUFFER_TOO_SMALL:
+                continue  # a reader appeared between the two calls
             if rv != CKR_OK:
                 return rv, []
             return rv, [int(buf[i]) for i in range(count.value)]
@@ -211,3 +208,10 @@ class RawModule:
 
     def close_session(self, session_handle: int) -> int:
         return int(self._dll.C_CloseSession(session_handle))
+
+    def generate_random(self, session_handle: int, n: int = 8) -> int:
+        """C_GenerateRandom: on the ePass2003 one GET CHALLENGE under secure messaging,
+        the cheapest call that shows whether this process still owns the card's SM
+        session (see `coexistence`). The random bytes are thrown away."""
+        buf = ctypes.create_string_buffer(n)
+        return int(self._dll.C_GenerateRandom(session_handle, buf, n))

@@ -10,19 +10,18 @@ the card re-authenticate and can drop a login. Every query opens a session, read
 closes it; the only session kept is the explicit logged-in one (`login()` until
 `logout()` or the token's removal).
 
-Why the PIN path is hand-made (see `pkcs11_module`): the session is opened without a
-PIN and `C_Login` is called on its handle, so a failed login cannot leak a session; the
-PIN's length is checked against the token's min/max first (no try wasted); consecutive
-failures are counted per token (OpenSC never reports the ePass2003's tries left) and the
-try that could lock the token needs `confirm_last_try=True`. `CKR_GENERAL_ERROR` from a
-login is a failure, never a success (OpenSC#871). A PIN is never retried, logged or kept.
+Why several modules: the PIN paths live in `pin_login`, the certificate reads in
+`token_objects`, sharing the card with other applications in `coexistence`, the CKR
+table in `ckr`. This module keeps the worker, the slot cache, the sessions and the
+public `TokenBackend` methods. Every public operation runs through `_recovering`: a
+non-PIN operation that meets another application's secure-messaging session is
+repeated once on a re-initialised module; the PIN paths decide for themselves.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,59 +29,18 @@ from typing import Any, TypeVar
 
 from trayd import errors as E
 from trayd.config import Config
-from trayd.core import certificates, export, pin_policy
+from trayd.core import (certificates, ckr, coexistence, export, opensc_version, pin_login,
+                        token_objects)
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.core.pin_counter import PinFailureCounter
-from trayd.core.pkcs11_module import RawModule, RawTokenInfo, ckr_name, find_module
+from trayd.core.pkcs11_module import RawModule, ckr_name, find_module
+from trayd.core.slot_cache import (  # noqa: F401 - re-exported for callers and tests
+    TOKEN_FLAGS, SlotCache, _Slot, reader_matches, same_serial)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# CK_TOKEN_INFO flags → the names of the CLI contract.
-TOKEN_FLAGS = (
-    (0x00000004, "login_required"),
-    (0x00000008, "user_pin_initialized"),
-    (0x00010000, "user_pin_count_low"),
-    (0x00020000, "user_pin_final_try"),
-    (0x00040000, "user_pin_locked"),
-    (0x00080000, "user_pin_to_be_changed"),
-    (0x00000100, "protected_authentication_path"),
-    (0x00000002, "write_protected"),
-    (0x00000400, "token_initialized"),
-)
-CKF_USER_PIN_FINAL_TRY = 0x00020000
-CKF_USER_PIN_LOCKED = 0x00040000
-
-CKR_OK = 0x00
-CKR_GENERAL_ERROR = 0x05
-CKR_DEVICE_ERROR = 0x30
-CKR_DEVICE_REMOVED = 0x32
-CKR_PIN_INCORRECT = 0xA0
-CKR_PIN_INVALID = 0xA1
-CKR_PIN_LEN_RANGE = 0xA2
-CKR_PIN_LOCKED = 0xA4
-CKR_SESSION_CLOSED = 0xB0
-CKR_SESSION_HANDLE_INVALID = 0xB3
-CKR_TOKEN_NOT_PRESENT = 0xE0
-CKR_TOKEN_NOT_RECOGNIZED = 0xE1
-CKR_USER_ALREADY_LOGGED_IN = 0x100
-REMOVED_RVS = frozenset({CKR_DEVICE_REMOVED, CKR_SESSION_CLOSED, CKR_SESSION_HANDLE_INVALID,
-                         CKR_TOKEN_NOT_PRESENT, CKR_TOKEN_NOT_RECOGNIZED, 0x03})
-# Login answers counted as a wrong PIN: the documented one, and the ones real tokens
-# give instead (OpenSC#871; 63C0 surfaces as a device error).
-FAILED_LOGIN_RVS = frozenset({CKR_PIN_INCORRECT, CKR_GENERAL_ERROR, CKR_DEVICE_ERROR})
-# How long a vague error waits for PC/SC to notice a pulled token (vpcd polls at 400 ms;
-# a real CCID token is seen at once).
-SETTLE_SECONDS = 1.2
-
-
-@dataclass
-class _Slot:
-    slot_id: int
-    reader: str
-    info: RawTokenInfo
-
-
+CKR_OK = ckr.OK
 @dataclass
 class _Held:
     """The logged-in session kept for `serial` until logout or removal."""
@@ -95,13 +53,7 @@ class _Held:
 StateListener = Callable[[str, bool, bool], None]  # (serial, logged_in, locked)
 
 
-def _hex(value: Any) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex().upper()
-    return ""
-
-
-class LocalTokenService:
+class LocalTokenService(SlotCache):
     """`TokenBackend` over OpenSC's PKCS#11 module in this process."""
 
     def __init__(self, cfg: Config | None = None, *, module_path: str | None = None,
@@ -120,6 +72,7 @@ class LocalTokenService:
         self._readers: dict[int, tuple[str, str]] = {}  # slot id -> (reader, token serial)
         self._pslots: dict[int, Any] = {}  # slot id -> python-pkcs11 Slot
         self._closed = False
+        self.reinits = 0  # module re-initialisations (coexistence), for tests and logs
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -179,95 +132,29 @@ class LocalTokenService:
             return E.TokenRemoved(serial=serial, operation=operation)
         if isinstance(exc, X.PinLocked):
             return E.PinLocked(serial=serial)
-        return E.TokenError(code=type(exc).__name__, detail=str(exc))
+        rv = ckr.rv_of(exc)
+        if rv is None:
+            return E.TokenError(code=type(exc).__name__, detail=str(exc), kind="card",
+                                operation=operation)
+        return E.TokenError(code=ckr.name(rv), detail=str(exc), rv=rv, kind=ckr.kind(rv),
+                            operation=operation)
 
-    # --- slots -------------------------------------------------------------------------
-
-    def _slots(self) -> list[_Slot]:
-        """Slots with a token: ONE C_GetSlotList (OpenSC re-detects cards on each call,
-        ~4 ms), C_GetTokenInfo per slot (memory only), and the reader name from a cache
-        (C_GetSlotInfo detects again) that a removal or a new token in the slot clears."""
-        _lib, raw = self._ensure_lib()
-        rv, ids = raw.slot_list(token_present=True)
-        if rv != CKR_OK:
-            raise E.TokenError(code=ckr_name(rv), detail="C_GetSlotList")
-        out = []
-        for slot_id in ids:
-            rv, info = raw.token_info(slot_id)
-            if rv != CKR_OK or info is None:
-                log.debug("slot %s: C_GetTokenInfo %s", slot_id, ckr_name(rv))
-                continue
-            cached = self._readers.get(slot_id)
-            if cached is None or cached[1] != info.serial:
-                rv, description = raw.slot_description(slot_id)
-                if rv != CKR_OK:
-                    continue
-                cached = (description.strip(), info.serial)
-                self._readers[slot_id] = cached
-            out.append(_Slot(slot_id, cached[0], info))
-        present = {s.info.serial for s in out}
-        for serial in [s for s in self._held if s not in present]:
-            self._drop_held(serial)
-        return out
-
-    def _find(self, serial: str | None) -> _Slot:
-        slots = self._slots()
-        if serial is None:
-            if len(slots) == 1:
-                return slots[0]
-            raise E.NoSuchToken(serial=None, present=len(slots))
-        for s in slots:
-            if same_serial(s.info.serial, serial):
-                return s
-        raise E.NoSuchToken(serial=serial, present=len(slots))
-
-    def _token_object(self, slot: _Slot) -> Any:
-        """python-pkcs11's Token for `slot` (needed to open sessions). Its Slot objects
-        are kept: listing them again costs three card detections."""
-        lib, _raw = self._ensure_lib()
+    def _recovering(self, operation: str, work: Callable[[], T]) -> T:
+        """Run `work`; if it meets another application's SM session, re-initialise the
+        module and run it once more (non-PIN operations only, see `coexistence`)."""
         try:
-            pslot = self._pslots.get(slot.slot_id)
-            if pslot is None:
-                self._pslots = {s.slot_id: s for s in lib.get_slots(token_present=False)}
-                pslot = self._pslots.get(slot.slot_id)
-            if pslot is not None:
-                token = pslot.get_token()
-                if same_serial(token.serial.decode("ascii", "replace"), slot.info.serial):
-                    return token
-        except Exception as exc:  # noqa: BLE001
-            raise self._map(exc, slot.info.serial, "open") from exc
-        raise E.TokenRemoved(serial=slot.info.serial, operation="open")
-
-    def _token_info(self, slot: _Slot) -> TokenInfo:
-        i = slot.info
-        flags = [name for bit, name in TOKEN_FLAGS if i.flags & bit]
-        tries_left = 0 if i.flags & CKF_USER_PIN_LOCKED else (
-            1 if i.flags & CKF_USER_PIN_FINAL_TRY else None)
-        locked = bool(i.flags & CKF_USER_PIN_LOCKED) or self.counter.seen_locked(i.serial)
-        return TokenInfo(
-            reader=slot.reader, slot=slot.slot_id, label=i.label, serial=i.serial,
-            manufacturer=i.manufacturer, model=i.model, pin_min=i.pin_min, pin_max=i.pin_max,
-            hardware_version=i.hardware_version, firmware_version=i.firmware_version,
-            flags=flags, tries_left=tries_left, locked=locked,
-            logged_in=i.serial in self._held,
-        )
-
-    def _gone(self, slot: _Slot, settle: float = SETTLE_SECONDS) -> bool:
-        """Whether the token left, watching for up to `settle` seconds."""
-        deadline = time.monotonic() + settle
-        while True:
-            if not self._still_present(slot):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
-
-    def _still_present(self, slot: _Slot) -> bool:
+            return work()
+        except E.TokenError as err:
+            if not coexistence.is_collision(err):
+                raise
+            first = err
+        coexistence.reinit(self, f"{operation} answered {first.code}")
         try:
-            return any(s.slot_id == slot.slot_id and s.info.serial == slot.info.serial
-                       for s in self._slots())
-        except E.TraydError:
-            return False
+            return work()
+        except E.TokenError as err:
+            if coexistence.is_collision(err):
+                raise coexistence.busy(None, operation) from err
+            raise
 
     # --- sessions ----------------------------------------------------------------------
 
@@ -296,53 +183,11 @@ class LocalTokenService:
         except Exception as exc:  # noqa: BLE001
             raise self._map(exc, slot.info.serial, "open") from exc
 
-    def _login_on(self, slot: _Slot, session: Any, pin: str, confirm_last_try: bool,
-                  operation: str) -> None:
-        """C_Login on an open session with every safeguard; raises a typed error on failure."""
-        serial = slot.info.serial
-        pin_policy.check_length(pin, slot.info.pin_min, slot.info.pin_max)
-        if not confirm_last_try and self.counter.needs_last_try_confirmation(serial, self.max_tries):
-            raise E.ConfirmationRequired(reason="last_try")
-        _lib, raw = self._ensure_lib()
-        buf = bytearray(pin.encode("utf-8"))
-        try:
-            rv = raw.login(session.handle, buf)
-        finally:
-            for i in range(len(buf)):
-                buf[i] = 0
-        if rv == CKR_OK:
-            self.counter.record_success(serial)
-            return
-        log.info("login on token %s failed: %s", serial, ckr_name(rv))
-        # A vague answer may mean the token was pulled mid-command; PC/SC can take a
-        # moment to notice (vpcd polls every 400 ms), so wait for presence to settle
-        # before counting it as a wrong PIN.
-        vague = rv not in (CKR_PIN_INCORRECT, CKR_PIN_LOCKED, CKR_PIN_LEN_RANGE, CKR_PIN_INVALID)
-        if rv in REMOVED_RVS or (vague and self._gone(slot)):
-            raise E.TokenRemoved(serial=serial, operation=operation)
-        if rv == CKR_PIN_LOCKED:
-            self.counter.record_locked(serial)
-            self._notify(serial, False, True)
-            raise E.PinLocked(serial=serial)
-        if rv in FAILED_LOGIN_RVS:
-            seen = self.counter.record_failure(serial)
-            fresh = self._find(serial).info.flags
-            tries = 0 if fresh & CKF_USER_PIN_LOCKED else 1 if fresh & CKF_USER_PIN_FINAL_TRY else None
-            raise E.WrongPin(tries_left=tries, failures_seen=seen, max_tries=self.max_tries)
-        if rv == CKR_PIN_LEN_RANGE:
-            n = len(pin.encode("utf-8"))
-            too_long = slot.info.pin_max is not None and n > slot.info.pin_max
-            raise E.PinPolicyError(reason="too_long" if too_long else "too_short",
-                                   minimum=slot.info.pin_min, maximum=slot.info.pin_max)
-        if rv == CKR_PIN_INVALID:
-            raise E.PinPolicyError(reason="invalid", minimum=slot.info.pin_min,
-                                   maximum=slot.info.pin_max)
-        raise E.TokenError(code=ckr_name(rv), detail=operation)
-
     # --- TokenBackend ------------------------------------------------------------------
 
     def list_tokens(self) -> list[TokenInfo]:
-        return self._call(lambda: [self._token_info(s) for s in self._slots()])
+        return self._call(lambda: self._recovering(
+            "list", lambda: [self._token_info(s) for s in self._slots()]))
 
     def token_info(self, token_serial: str | None = None) -> TokenInfo:
         """One token (the only one when `token_serial` is None); NoSuchToken otherwise."""
@@ -363,9 +208,9 @@ class LocalTokenService:
         def work() -> tuple[TokenInfo, list[CertificateInfo]] | None:
             for s in self._slots():
                 if reader_matches(reader, s.reader):
-                    return self._token_info(s), self._certificates(s)
+                    return self._token_info(s), token_objects.certificates_on(self, s)
             return None
-        return self._call(work)
+        return self._call(lambda: self._recovering("list", work))
 
     def list_certificates(self, token_serial: str | None = None) -> list[CertificateInfo]:
         def work() -> list[CertificateInfo]:
@@ -376,78 +221,13 @@ class LocalTokenService:
                     raise E.NoSuchToken(serial=token_serial, present=len(self._slots()))
             out: list[CertificateInfo] = []
             for slot in slots:
-                out.extend(self._certificates(slot))
+                out.extend(token_objects.certificates_on(self, slot))
             return out
-        return self._call(work)
-
-    def _certificates(self, slot: _Slot) -> list[CertificateInfo]:
-        from pkcs11 import Attribute, ObjectClass
-
-        serial = slot.info.serial
-        session = self._open(slot)
-        try:
-            out = []
-            for obj in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE}):
-                label, id_hex, der, error = "", "", None, None
-                try:
-                    label = str(obj[Attribute.LABEL] or "")
-                except Exception as exc:  # noqa: BLE001
-                    self._reraise_if_removed(exc, slot, "list")
-                try:
-                    id_hex = _hex(obj[Attribute.ID])
-                except Exception as exc:  # noqa: BLE001
-                    self._reraise_if_removed(exc, slot, "list")
-                try:
-                    der = bytes(obj[Attribute.VALUE])
-                except Exception as exc:  # noqa: BLE001
-                    self._reraise_if_removed(exc, slot, "list")
-                    error = f"CKA_VALUE: {type(exc).__name__}"
-                info = certificates.summarize(der, token_serial=serial, label=label, id_hex=id_hex)
-                if error and not info.readable:
-                    info.error = error
-                out.append(info)
-            return out
-        except E.TraydError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise self._removed_or(exc, slot, "list") from exc
-        finally:
-            self._close_session(session, logged_in=False)
-
-    def _removed_or(self, exc: BaseException, slot: _Slot, operation: str) -> E.TraydError:
-        """Map `exc`; a vague module error while the token is gone means TokenRemoved."""
-        mapped = self._map(exc, slot.info.serial, operation)
-        if isinstance(mapped, E.TokenError) and self._gone(slot):
-            return E.TokenRemoved(serial=slot.info.serial, operation=operation)
-        return mapped
-
-    def _reraise_if_removed(self, exc: BaseException, slot: _Slot, operation: str) -> None:
-        mapped = self._removed_or(exc, slot, operation)
-        if isinstance(mapped, E.TokenRemoved):
-            raise mapped from exc
+        return self._call(lambda: self._recovering("list", work))
 
     def certificate_der(self, token_serial: str, cert_id: str) -> bytes:
-        def work() -> bytes:
-            from pkcs11 import Attribute, ObjectClass
-
-            slot = self._find(token_serial)
-            try:
-                wanted = bytes.fromhex(cert_id)
-            except ValueError:
-                raise E.NoSuchCertificate(token_serial=slot.info.serial, cert_id=cert_id) from None
-            session = self._open(slot)
-            try:
-                for obj in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE,
-                                                Attribute.ID: wanted}):
-                    return bytes(obj[Attribute.VALUE])
-            except Exception as exc:  # noqa: BLE001
-                raise self._removed_or(exc, slot, "export") from exc
-            finally:
-                self._close_session(session, logged_in=False)
-            if self._gone(slot):  # a token pulled while OpenSC bound it lists too little
-                raise E.TokenRemoved(serial=slot.info.serial, operation="export")
-            raise E.NoSuchCertificate(token_serial=slot.info.serial, cert_id=cert_id)
-        return self._call(work)
+        return self._call(lambda: self._recovering("export", lambda: token_objects.certificate_der(
+            self, self._find(token_serial), cert_id)))
 
     def export_certificate(self, token_serial: str, cert_id: str, path: Path,
                            fmt: str = "der", force: bool = False) -> Path:
@@ -467,11 +247,10 @@ class LocalTokenService:
             slot = self._find(token_serial)
             serial = slot.info.serial
             self._drop_held(serial, notify=False)  # a new login verifies the PIN again
-            session = self._open(slot)
             try:
-                self._login_on(slot, session, pin, confirm_last_try, "login")
+                slot, session = pin_login.login_session(self, slot, pin, confirm_last_try,
+                                                        "login")
             except BaseException:
-                self._close_session(session, logged_in=False)
                 if serial not in self._held:
                     self._notify(serial, False, self.counter.seen_locked(serial))
                 raise
@@ -489,52 +268,28 @@ class LocalTokenService:
                 else:
                     serial = self._find(None).info.serial
             self._drop_held(serial)
+            self._end_card_login()
         self._call(work)
+
+    def _end_card_login(self) -> None:
+        """C_Logout leaves the card itself verified on OpenSC 0.23+ (core/opensc_version.py):
+        re-initialise the module (other logins end too) and reconnect at once, whose secure
+        messaging handshake resets the card's PIN state. Nothing signs without a new login."""
+        if not opensc_version.behaviour().logout_leaves_card_verified or self._lib is None:
+            return
+        try:
+            coexistence.reinit(self, "logout: C_Logout leaves the card verified")
+            self._slots()  # reconnect now, not at the next use
+        except E.TraydError as exc:  # gone meanwhile: then its PIN state went with it
+            log.debug("reconnect after logout: %s", exc)
 
     def is_logged_in(self, token_serial: str) -> bool:
         return token_serial in self._held
 
     def change_pin(self, token_serial: str, old_pin: str, new_pin: str,
                    confirm_weak: bool = False, confirm_last_try: bool = False) -> None:
-        def work() -> None:
-            slot = self._find(token_serial)
-            serial = slot.info.serial
-            lo, hi = slot.info.pin_min, slot.info.pin_max
-            pin_policy.check_length(old_pin, lo, hi)
-            pin_policy.check_length(new_pin, lo, hi)
-            if new_pin == old_pin:
-                raise E.PinPolicyError(reason="same_as_current", minimum=lo, maximum=hi)
-            if pin_policy.strength(new_pin, old_pin) == pin_policy.Strength.LOW and not confirm_weak:
-                raise E.ConfirmationRequired(reason="weak_pin")
-            # Verify the current PIN on a fresh session even when we hold a login: OpenSC
-            # 0.23's ePass2003 driver does not check the old PIN in C_SetPIN itself.
-            was_logged_in = serial in self._held
-            self._drop_held(serial, notify=False)
-            session = self._open(slot, rw=True)
-            logged_in = False
-            try:
-                self._login_on(slot, session, old_pin, confirm_last_try, "change_pin")
-                logged_in = True
-                try:
-                    session.set_pin(old_pin, new_pin)
-                except Exception as exc:  # noqa: BLE001
-                    import pkcs11.exceptions as X
-
-                    if isinstance(exc, X.PinIncorrect):
-                        seen = self.counter.record_failure(serial)
-                        raise E.WrongPin(failures_seen=seen, max_tries=self.max_tries) from exc
-                    if isinstance(exc, X.PinLenRange):
-                        raise E.PinPolicyError(reason="too_long" if hi and len(new_pin) > hi
-                                               else "too_short", minimum=lo, maximum=hi) from exc
-                    mapped = self._map(exc, serial, "change_pin")
-                    if not isinstance(mapped, E.TokenRemoved) and self._gone(slot):
-                        mapped = E.TokenRemoved(serial=serial, operation="change_pin")
-                    raise mapped from exc
-            finally:
-                self._close_session(session, logged_in=logged_in)
-                if was_logged_in:
-                    self._notify(serial, False, self.counter.seen_locked(serial))
-        self._call(work)
+        self._call(lambda: pin_login.change_pin(self, self._find(token_serial), old_pin,
+                                                new_pin, confirm_weak, confirm_last_try))
 
     def reader_removed(self, reader: str) -> None:
         """The PC/SC monitor saw the card leave `reader`: forget its login at once."""
@@ -583,16 +338,3 @@ class LocalTokenService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def same_serial(a: str, b: str) -> bool:
-    """Token serials compare case-insensitively (OpenSC shows lower-case hex)."""
-    return a.strip().casefold() == b.strip().casefold()
-
-
-def reader_matches(reader: str, slot_description: str) -> bool:
-    """PC/SC reader name ↔ OpenSC slot description (may be cut at 64 bytes, padded)."""
-    a, b = reader.strip(), slot_description.strip()
-    if not a or not b:
-        return False
-    return a == b or a.startswith(b) or b.startswith(a)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from trayd.doctor import ERROR, OK, SKIPPED, WARNING, CheckResult, Context, check
 from trayd.i18n import _
@@ -26,17 +27,43 @@ def browser(ctx: Context) -> CheckResult:
     from trayd.platform import browser_module
 
     statuses = browser_module.status()
+    from trayd.platform import nss_locations
+
+    home = Path.home()
+    missing = nss_locations.without_database([s.database for s in statuses], home)
+    waiting = "; ".join(no_profile_words(b) for b in missing)
     if not statuses:
-        return CheckResult("browser", WARNING, _("No browser certificate database was found."),
-                           _("Start Chromium or Firefox once, then run 'trayd browser "
-                             "register'."))
+        return CheckResult("browser", WARNING, waiting or _(
+            "No browser certificate database was found."), no_profile_advice(missing))
     absent = [s for s in statuses if s.state == "absent"]
     listing = "; ".join(f"{s.database.display}: {s.state}" for s in statuses)
+    if waiting:
+        listing += "; " + waiting
     if absent:
         return CheckResult("browser", WARNING, listing, _(
             "Register the token with the browsers: 'trayd browser register' (then restart "
             "the browser)."))
+    if missing:
+        return CheckResult("browser", WARNING, listing, no_profile_advice(missing))
     return CheckResult("browser", OK, listing)
+
+
+def no_profile_words(browser) -> str:
+    """「Firefox はインストールされていますが、プロファイルがまだありません」"""
+    return _("{browser} is installed but has no profile yet").format(browser=browser.name)
+
+
+def no_profile_advice(missing) -> str:
+    """What to do for browsers that have never been started (no database yet)."""
+    from trayd.platform import nss_locations
+
+    if any(nss_locations.is_mozilla(b.family) for b in missing):
+        return _("Start the browser once so it creates its profile: the running trayd agent "
+                 "then adds the token and the root certificate to it (without the agent: "
+                 "'trayd browser register' and 'trayd root install' afterwards).")
+    if missing:
+        return _("Run 'trayd browser register': it creates the database Chromium uses.")
+    return _("Start Chromium or Firefox once, then run 'trayd browser register'.")
 
 
 @check("root_certificate", lambda: _("Root certificate"), order=80)
@@ -50,8 +77,6 @@ def root_certificate(ctx: Context) -> CheckResult:
             "inserted; 'trayd root install' does it by hand)."))
     if not ctx.facts.get("nss_tools"):
         return CheckResult("root_certificate", SKIPPED, _("The NSS tools are missing."))
-    from pathlib import Path
-
     from trayd.platform import nss
 
     missing = []

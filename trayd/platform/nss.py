@@ -6,16 +6,11 @@ Linux distribution ships and what NSS itself guarantees to keep compatible with
 raises `NssToolError` naming the tool, the database and NSS's own message, so the user
 sees which profile failed and why.
 
-Where browsers look (all in the user's HOME):
-- `~/.pki/nssdb` — Chromium / Chrome / Edge on Linux (and most GTK apps using NSS);
-- `~/.local/share/pki/nssdb` — newer Chromium (XDG location);
-- every Firefox profile with a `cert9.db`, in `~/.mozilla/firefox`,
-  `~/snap/firefox/common/.mozilla/firefox` (snap) and
-  `~/.var/app/org.mozilla.firefox/.mozilla/firefox` (flatpak).
+Where browsers look is `nss_locations` (each browser's own rules); this module turns
+those places into the databases that exist now.
 """
 from __future__ import annotations
 
-import configparser
 import logging
 import os
 import re
@@ -25,19 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trayd.errors import NssToolError
+from trayd.platform import nss_locations
 
 log = logging.getLogger(__name__)
 
-# (kind, path relative to HOME) of the Firefox profile roots we know.
-FIREFOX_ROOTS: tuple[tuple[str, str], ...] = (
-    ("firefox", ".mozilla/firefox"),
-    ("firefox-snap", "snap/firefox/common/.mozilla/firefox"),
-    ("firefox-flatpak", ".var/app/org.mozilla.firefox/.mozilla/firefox"),
-)
-CHROMIUM_DBS: tuple[tuple[str, str], ...] = (
-    ("pki", ".pki/nssdb"),
-    ("pki-xdg", ".local/share/pki/nssdb"),
-)
 TOOL_TIMEOUT = 60
 NO_PCSCD_SOCKET = "/nonexistent/trayd-nss-tools-must-not-touch-the-token"
 
@@ -47,7 +33,7 @@ class NssDatabase:
     """One NSS SQL database (a directory holding cert9.db, key4.db, pkcs11.txt)."""
 
     path: Path
-    kind: str  # "pki" | "pki-xdg" | "firefox" | "firefox-snap" | "firefox-flatpak"
+    kind: str  # a key of nss_locations.BROWSERS ("pki", "firefox", "firefox-snap", …)
     profile: str | None = None  # Firefox profile name, when known
 
     @property
@@ -55,13 +41,19 @@ class NssDatabase:
         return f"sql:{self.path}"
 
     @property
+    def browser(self) -> str:
+        """The browser this database belongs to ("Firefox", "Chromium/Chrome", …)."""
+        return nss_locations.browser_name(self.kind)
+
+    @property
     def display(self) -> str:
         if self.profile:
-            return f"{self.kind}:{self.profile} ({self.path})"
-        return f"{self.kind} ({self.path})"
+            return f"{self.browser} {self.profile} ({self.path})"
+        return f"{self.browser} ({self.path})"
 
     def to_json(self) -> dict:
-        return {"path": str(self.path), "kind": self.kind, "profile": self.profile}
+        return {"path": str(self.path), "kind": self.kind, "profile": self.profile,
+                "browser": self.browser}
 
 
 @dataclass(frozen=True)
@@ -92,31 +84,6 @@ def _is_sql_db(path: Path) -> bool:
     return (path / "cert9.db").is_file()
 
 
-def firefox_profiles(root: Path) -> list[tuple[str, Path]]:
-    """(name, dir) of each profile under a Firefox root: from profiles.ini, then any other
-    directory holding a cert9.db (profiles created by hand or by older installers)."""
-    found: dict[Path, str] = {}
-    ini = root / "profiles.ini"
-    if ini.is_file():
-        parser = configparser.RawConfigParser(strict=False)
-        try:
-            parser.read(ini, encoding="utf-8")
-        except (configparser.Error, UnicodeDecodeError) as exc:
-            log.warning("cannot read %s: %s", ini, exc)
-        for section in parser.sections():
-            if not section.startswith("Profile") or not parser.has_option(section, "Path"):
-                continue
-            raw = parser.get(section, "Path")
-            relative = parser.get(section, "IsRelative", fallback="1").strip() != "0"
-            path = (root / raw) if relative else Path(raw)
-            found.setdefault(path, parser.get(section, "Name", fallback=path.name))
-    if root.is_dir():
-        for child in sorted(root.iterdir()):
-            if child.is_dir() and _is_sql_db(child):
-                found.setdefault(child, child.name)
-    return [(name, path) for path, name in found.items()]
-
-
 def find_databases(home: Path | None = None) -> list[NssDatabase]:
     """Every existing user NSS SQL database, Chromium's first. Nothing is created."""
     h = _home(home)
@@ -129,29 +96,30 @@ def find_databases(home: Path | None = None) -> list[NssDatabase]:
             seen.add(key)
             dbs.append(db)
 
-    for kind, rel in CHROMIUM_DBS:
-        path = h / rel
-        if _is_sql_db(path):
-            add(NssDatabase(path, kind))
-    for kind, rel in FIREFOX_ROOTS:
-        for name, path in firefox_profiles(h / rel):
+    for chromium in nss_locations.chromium_dbs(h):
+        if _is_sql_db(chromium.path):
+            add(NssDatabase(chromium.path, chromium.kind))
+    for root in nss_locations.mozilla_roots(h):
+        for name, path in nss_locations.mozilla_profiles(root.path):
             if _is_sql_db(path):
-                add(NssDatabase(path, kind, name))
+                add(NssDatabase(path, root.kind, name))
             elif (path / "cert8.db").is_file():
-                log.warning("Firefox profile %s has only a legacy cert8.db; skipped", path)
+                log.warning("profile %s has only a legacy cert8.db; skipped", path)
     return dbs
 
 
 def ensure_databases(home: Path | None = None) -> tuple[list[NssDatabase], NssDatabase | None]:
-    """The user's databases, creating `~/.pki/nssdb` when neither Chromium location
-    exists (Chromium would create it on first start; the root and the module must be
-    there before). Returns (databases, the one created or None)."""
+    """The user's databases, creating `~/.pki/nssdb` when no native Chromium location
+    exists (Chromium would create one on first start; the root and the module must be
+    there before, and `~/.pki/nssdb` is the one every Chromium version opens).
+    Returns (databases, the one created or None)."""
     h = _home(home)
     created = None
-    if not any(_is_sql_db(h / rel) for _kind, rel in CHROMIUM_DBS):
-        path = h / CHROMIUM_DBS[0][1]
+    native = [c for c in nss_locations.chromium_dbs(h) if c.kind in ("pki", "pki-xdg")]
+    if not any(_is_sql_db(c.path) for c in native):
+        path = nss_locations.chromium_default_db(h)
         create_database(path)
-        created = NssDatabase(path, CHROMIUM_DBS[0][0])
+        created = NssDatabase(path, "pki")
     return find_databases(h), created
 
 

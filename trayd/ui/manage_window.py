@@ -263,6 +263,11 @@ class ManageWindow:
 
         def work() -> tuple[list[TokenInfo], dict[str, list[CertificateInfo]]]:
             tokens = backend.list_tokens()
+            if not tokens:
+                # pcscd down or refusing us (polkit) is not "no token": say which.
+                from trayd.core import pcsc
+
+                pcsc.snapshot()
             certs: dict[str, list[CertificateInfo]] = {}
             for t in tokens:
                 try:

@@ -113,6 +113,7 @@ class TrayComponent:
         self._cards: dict[str, str | None] = {}  # reader -> model, cards present
         self._identified: dict[str, TokenView] = {}  # serial -> view from events
         self._service_down = False
+        self._service_denied = False
         # Ask the token service on the next refresh? Not for a bare CardInserted: the
         # token component is binding that token right now and posts TokenIdentified.
         self._need_service = True
@@ -202,6 +203,7 @@ class TrayComponent:
                         view.certificates)
             elif isinstance(ev, ServiceDown):
                 self._service_down = True
+                self._service_denied = ev.denied
                 self._cards.clear()
                 self._identified.clear()
             elif isinstance(ev, ServiceUp):
@@ -228,6 +230,7 @@ class TrayComponent:
             cards = dict(self._cards)
             identified = dict(self._identified)
             service_down = self._service_down
+            service_denied = self._service_denied
             need_service, self._need_service = self._need_service, False
         tokens: list[TokenView] = []
         service = _token_service(self.agent)
@@ -268,6 +271,7 @@ class TrayComponent:
             tokens=tuple(sorted(tokens, key=lambda t: (t.reader, t.serial))),
             pending_readers=pending,
             service_down=service_down,
+            service_denied=service_denied,
             notifications=bool(getattr(cfg, "notifications", True)),
             root_install_available=bool(tokens) and _root_prompt(self.agent) is not None,
         )

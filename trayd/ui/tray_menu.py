@@ -44,6 +44,7 @@ class TrayState:
     # ePass2003 takes over a second, and unknown cards never get identified.
     pending_readers: tuple[str, ...] = ()
     service_down: bool = False
+    service_denied: bool = False  # pcscd runs but refuses this session (polkit)
     notifications: bool = True
     root_install_available: bool = False
 
@@ -84,6 +85,8 @@ def icon_state(state: TrayState) -> str:
 def tooltip(state: TrayState) -> str:
     """The icon's tooltip: the product and the state in words."""
     head = _("USB token (ePass2003)")
+    if state.service_down and state.service_denied:
+        return f"{head}: " + _("the smart card service (pcscd) refused access (polkit)")
     if state.service_down:
         return f"{head}: " + _("the smart card service (pcscd) is not running")
     if not state.tokens:
@@ -146,7 +149,10 @@ def _token_menu(t: TokenView) -> Entry:
 def build_menu(state: TrayState) -> tuple[Entry, ...]:
     """The whole tray menu, top to bottom."""
     head: list[Entry] = []
-    if state.service_down:
+    if state.service_down and state.service_denied:
+        head.append(Entry(_("The smart card service (pcscd) refused access (polkit)"),
+                          enabled=False))
+    elif state.service_down:
         head.append(Entry(_("The smart card service (pcscd) is not running"), enabled=False))
     for t in state.tokens:
         head.append(_token_menu(t))

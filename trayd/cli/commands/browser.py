@@ -34,12 +34,32 @@ def _state_words(state: str) -> str:
     }.get(state, state)
 
 
+def without_database(dbs) -> list:
+    """Installed browsers that have no database yet (never started)."""
+    from pathlib import Path
+
+    from trayd.platform import nss_locations
+
+    return nss_locations.without_database(list(dbs), Path.home())
+
+
+def print_without_database(missing) -> None:
+    from trayd.doctor.checks_nss import no_profile_advice, no_profile_words
+
+    for browser in missing:
+        print(no_profile_words(browser) + f" ({browser.program})")
+    if missing:
+        print(no_profile_advice(missing))
+
+
 def _print(statuses) -> None:
-    if not statuses:
+    missing = without_database(s.database for s in statuses)
+    if not statuses and not missing:
         print(_("No NSS database found (it is created on the first registration)."))
     for st in statuses:
         via = f"  [{st.module}: {st.library}]" if st.module else ""
         print(f"{st.database.display}: {_state_words(st.state)}{via}")
+    print_without_database(missing)
 
 
 def run_status(args: argparse.Namespace, cfg: Config) -> int:
@@ -51,7 +71,10 @@ def run_status(args: argparse.Namespace, cfg: Config) -> int:
             library = browser_module.module_path(cfg.pkcs11_module)
         except Exception:  # noqa: BLE001 - status still reports the databases
             library = None
-        print_json({"module": library, "databases": [s.to_json() for s in statuses]})
+        print_json({"module": library, "databases": [s.to_json() for s in statuses],
+                    "without_database": [
+                        {"browser": b.name, "family": b.family, "program": b.program}
+                        for b in without_database(s.database for s in statuses)]})
         return 0
     _print(statuses)
     return 0

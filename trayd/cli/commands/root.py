@@ -131,14 +131,22 @@ def run_status(args: argparse.Namespace, cfg: Config) -> int:
                         "databases": [p.to_json() for p in trust_install.placements(cand.cert, dbs)]})
     installed = sorted({(r.sha256, r.subject) for r in state.roots})
     if args.json:
+        from trayd.cli.commands.browser import without_database
+
         print_json({"certificates": entries, "databases": [d.to_json() for d in dbs],
+                    "without_database": [{"browser": b.name, "family": b.family,
+                                          "program": b.program}
+                                         for b in without_database(dbs)],
                     "installed_by_trayd": [{"sha256": s, "subject": subj} for s, subj in installed],
                     "tokens_problem": problem})
         return 0
     if problem:
         print(_("Tokens could not be read: {why}").format(why=problem))
+    from trayd.cli.commands.browser import print_without_database, without_database
+
     if not dbs:
         print(_("No NSS database found (it is created on the first install)."))
+    print_without_database(without_database(dbs))
     if not entries:
         print(_("No CA certificate found on the present tokens or in the root bundle."))
     for entry in entries:
@@ -150,7 +158,7 @@ def run_status(args: argparse.Namespace, cfg: Config) -> int:
         if entry["declined"]:
             print("  " + _("Declined earlier (not asked again on insertion)."))
         for p in entry["databases"]:
-            where = f"{p['kind']}{':' + p['profile'] if p['profile'] else ''} {p['path']}"
+            where = f"{p['browser']}{' ' + p['profile'] if p['profile'] else ''} ({p['path']})"
             if p["trusted"]:
                 how = _("trusted ({trust})").format(trust=p["trust"])
                 if p["installed_by_trayd"]:

@@ -19,17 +19,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, cfg: Config) -> int:
     try:
         readers = pcsc.snapshot()
-        up = True
+        down: PcscUnavailable | None = None
     except PcscUnavailable as err:
-        readers, up = [], False
-        detail = err.detail
+        readers, down = [], err
     if args.json:
-        print_json({"pcsc": "up" if up else "down", "readers": [r.to_json() for r in readers]})
+        # "denied": pcscd runs but refused this session (polkit), not the same as "down".
+        state = "up" if down is None else ("denied" if down.denied else "down")
+        out = {"pcsc": state, "readers": [r.to_json() for r in readers]}
+        if down is not None:
+            out["detail"] = down.detail
+        print_json(out)
         return 0
-    if not up:
+    if down is not None:
         from trayd.messages import describe
 
-        print(describe(PcscUnavailable(detail=detail)))
+        print(describe(down))
         return 0
     if not readers:
         print(_("No card reader is connected."))

@@ -1,0 +1,107 @@
+"""Fixtures for the USB VM (tests/rig/usbvm.py): one guest per test module.
+
+- `usbvm` (module scope) → a started `rig.usbvm.UsbVm`: guest booted, trayd agent
+  running in it, bridge on a free 127.0.0.1 port. Booting costs 20-130 s under TCG,
+  so a module boots once and its tests share the guest; each test starts from "no token
+  plugged, agent running" (`usbvm_clean`).
+- `usb_token` → factory `usb_token(plug=True, **epass2003_kwargs)` returning an
+  `emulator.epass2003.Epass2003` whose vpcd link goes to the bridge: `tok.link.insert()`
+  plugs it into the guest's USB bus, `tok.remove()` pulls it. Use `plug(tok)`/`pull(tok)`
+  helpers from this module to wait for the guest's notification too.
+
+Console, QEMU and guest logs of a failed module are under tests/_artifacts/usbvm/.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+INSERTED = "トークンが挿入されました。"
+REMOVED = "トークンが外されました。"
+PLUG_TIMEOUT = 120.0  # USB enumeration + libccid + pcscd under TCG on a busy machine
+
+
+@pytest.fixture(scope="module")
+def usbvm(tmp_path_factory: pytest.TempPathFactory, artifacts: Path):
+    from rig.ports import free_port_pair
+    from rig.usbvm import UsbVm
+
+    work = tmp_path_factory.mktemp("usbvm")
+    vm = UsbVm(work / "vm", free_port_pair(), out=work)
+    vm.start()
+    yield vm
+    vm.stop()
+    keep = artifacts / "usbvm"
+    keep.mkdir(parents=True, exist_ok=True)
+    for name in ("vm/console.log", "vm/qemu.log", "notifs.jsonl", "status.jsonl",
+                 "usb.jsonl"):
+        src = work / name
+        if src.exists():
+            (keep / Path(name).name).write_bytes(src.read_bytes())
+
+
+def notes(vm, *summaries: str, updates: bool = False) -> list[dict]:
+    """The guest's notifications (these summaries); without `updates`, only new ones —
+    the insert notification updated in place with the label (replaces_id) is the same
+    transition."""
+    return [n for n in vm.notifications() if (not summaries or n["summary"] in summaries)
+            and (updates or not n["replaces_id"])]
+
+
+def wait_notes(vm, count: int, *summaries: str, timeout: float = PLUG_TIMEOUT) -> list[dict]:
+    """Wait until `count` notifications (with these summaries) arrived from the guest."""
+    vm.channel.wait_event(lambda evs: len(notes(vm, *summaries)) >= count, timeout,
+                          f"{count} guest notification(s) {summaries}")
+    return notes(vm, *summaries)
+
+
+def plug(vm, tok, expect_note: bool = True) -> dict | None:
+    """Plug `tok` into the guest; wait for pcscd to power it (and for the notification)."""
+    before = len(notes(vm, INSERTED))
+    tok.link.insert(timeout=PLUG_TIMEOUT)
+    if expect_note:
+        return wait_notes(vm, before + 1, INSERTED)[-1]
+    return None
+
+
+def pull(vm, tok, expect_note: bool = True) -> dict | None:
+    before = len(notes(vm, REMOVED))
+    tok.link.remove()
+    if expect_note:
+        return wait_notes(vm, before + 1, REMOVED)[-1]
+    return None
+
+
+@pytest.fixture
+def usbvm_clean(usbvm):
+    """The module's guest with no token plugged and the agent running (restarted if a
+    test stopped it); notifications of earlier tests stay in `usbvm.notifications()`."""
+    info = usbvm.agent_info()
+    if not info["alive"]:
+        usbvm.agent_start()
+    yield usbvm
+    deadline = time.monotonic() + 30
+    while usbvm.bridge.plugged() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def usb_token(usbvm, pki) -> Callable[..., object]:
+    from emulator.epass2003 import Epass2003
+
+    made: list[Epass2003] = []
+
+    def factory(plug_now: bool = True, **kwargs: object) -> Epass2003:
+        tok = Epass2003(pki=pki, port=usbvm.port, slot=len(made), **kwargs)
+        made.append(tok)
+        if plug_now:
+            plug(usbvm, tok)
+        return tok
+
+    yield factory
+    for tok in made:
+        if tok.link.inserted:
+            tok.link.remove()

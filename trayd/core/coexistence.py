@@ -1,0 +1,108 @@
+"""Sharing the token with other PKCS#11 applications (a browser) in other processes.
+
+Why this exists: the ePass2003 has ONE secure-messaging (SM) session per card. Every
+process that loads OpenSC authenticates to the card by itself; the last one owns the
+session keys and the card's PIN state, everyone else holds stale keys. The card refuses
+their next wrapped command with a plain 6988 before looking at it. What OpenSC makes of
+that (measured on the emulator, see docs/architecture.md "Sharing the token"):
+
+- 0.23: GET CHALLENGE (C_GenerateRandom, and the first command of every C_Login) is sent
+  without OpenSC's 6985/6988 re-authentication, so it fails as CKR_DATA_INVALID; other
+  commands re-authenticate and are resent by OpenSC itself.
+- 0.24+: the response MAC is checked, a plain 6988 fails as CKR_GENERAL_ERROR and the
+  handle stays unusable (OpenSC does not re-authenticate).
+
+Neither is fixed by asking again on the same module instance. What fixes it is a new card
+handle: C_Finalize + C_Initialize of OpenSC in this process (`reinit`), which runs a new
+mutual authentication. That closes every session of this process, so every login trayd
+held is dropped and reported (the card's PIN state was already gone with the other
+application's session; trayd does not pretend otherwise).
+
+The rules, applied by the token service:
+- A non-PIN operation that fails with a "card" kind while the token is present is
+  repeated once after `reinit`. A second failure is a broken token (or one that another
+  application keeps taking): words and a next step, never a code.
+- Before a PIN is sent, `probe` (one GET CHALLENGE) shows whether this process still owns
+  the SM session; if not, `reinit` first. So the PIN goes out on a fresh session.
+- C_Login answered CKR_DATA_INVALID: on this card that is 6988/6987/6Axx, ISO 7816-4
+  checking errors (command refused before processing, nothing changed on the card), on
+  GET CHALLENGE or on the VERIFY itself — the PIN was provably not evaluated, so it is
+  sent once more after `reinit`. The failure counter is untouched.
+- C_Login answered CKR_GENERAL_ERROR/DEVICE_ERROR/FUNCTION_FAILED and a `probe` right
+  after fails: the session was taken during the login; the PIN may have reached the card,
+  so it is NOT resent and NOT counted; the user is told to try again (`TokenBusy`).
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from trayd import errors as E
+from trayd.core import ckr
+
+if TYPE_CHECKING:
+    from trayd.core.token_service import LocalTokenService, _Slot
+
+log = logging.getLogger(__name__)
+
+# Answers that can mean "another application owns the SM session now".
+COLLISION_RVS = frozenset({ckr.DATA_INVALID, ckr.GENERAL_ERROR, ckr.DEVICE_ERROR,
+                           ckr.FUNCTION_FAILED})
+# C_Login answers that prove the PIN was not evaluated (see the module docstring).
+NOT_EVALUATED_RVS = frozenset({ckr.DATA_INVALID})
+
+
+class PinNotEvaluated(Exception):
+    """C_Login was refused before the card looked at the PIN (internal to the service)."""
+
+    def __init__(self, rv: int) -> None:
+        super().__init__(ckr.name(rv))
+        self.rv = rv
+
+
+def reinit(svc: LocalTokenService, why: str) -> None:
+    """New OpenSC card handle in this process (C_Finalize + C_Initialize).
+
+    Every session dies with it: held logins are forgotten and reported logged out.
+    """
+    lib, _raw = svc._ensure_lib()
+    lost = list(svc._held)
+    svc._held.clear()  # the sessions die with C_Finalize: no C_Logout on stale handles
+    svc._pslots.clear()
+    svc._readers.clear()
+    log.info("re-initialising the PKCS#11 module (%s); %d login(s) dropped", why, len(lost))
+    try:
+        lib.reinitialize()
+    except Exception as exc:  # noqa: BLE001
+        raise svc._map(exc, None, "reinit") from exc
+    svc.reinits += 1
+    for serial in lost:
+        svc._notify(serial, False, svc.counter.seen_locked(serial))
+
+
+def probe(svc: LocalTokenService, session: Any) -> int:
+    """C_GenerateRandom on `session`: CKR_OK when this process still owns the SM session."""
+    _lib, raw = svc._ensure_lib()
+    rv = raw.generate_random(session.handle)
+    if rv != ckr.OK:
+        log.info("probe (GET CHALLENGE) answered %s", ckr.name(rv))
+    return rv
+
+
+def owns_session(svc: LocalTokenService, slot: _Slot) -> bool:
+    """Whether a fresh session on `slot` passes `probe` (opened and closed here)."""
+    session = svc._open(slot)
+    try:
+        return probe(svc, session) == ckr.OK
+    finally:
+        svc._close_session(session, logged_in=False)
+
+
+def is_collision(err: E.TraydError) -> bool:
+    """A mapped error that may be another application's SM session (worth one `reinit`)."""
+    return isinstance(err, E.TokenError) and err.rv in COLLISION_RVS
+
+
+def busy(serial: str | None, operation: str, pin_may_be_checked: bool = False) -> E.TokenBusy:
+    return E.TokenBusy(serial=serial, operation=operation,
+                       pin_may_be_checked=pin_may_be_checked)
