@@ -213,7 +213,7 @@ def test_without_a_display_the_agent_runs_headless(trayd_env, dbus_session, noti
 def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver):
     def open_confirm() -> int:
         def pids() -> list[str]:
-            return re.findall(r"launcher: started -m trayd\.ui confirm-exit \(pid (\d+)\)",
+            return re.findall(r"launcher: started -m trayd\.ui confirm-exit \(pid (\d+),",
                               tray_agent.log_text())
 
         before = len(pids())

@@ -13,7 +13,7 @@ Why this shape:
   thread woken by bus events; it asks the agent's token service (which may take over a
   second to bind a token) and hands the finished menu to pystray, whose setters queue the
   change onto the GTK loop. The GTK thread never waits for a token.
-- Menu actions start child processes through `trayd.ui.launcher` (dialogs never run in
+- Menu actions start child processes through the agent's `trayd.platform.launcher` (dialogs never run in
   the agent; a PIN never passes through the tray).
 - No display, no D-Bus session or no tray host: the agent says so once (log and one
   notification) and keeps running headless with its notifications.
@@ -37,9 +37,9 @@ from trayd.events import (
     TokenIdentified,
     TokenStateChanged,
 )
-from trayd.i18n import _
+from trayd.i18n import _, current_language
 from trayd.ui import tray_menu
-from trayd.ui.launcher import Launcher
+from trayd.platform.launcher import Launcher
 from trayd.ui.tray_menu import Action, CertView, Entry, TokenView, TrayState
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,9 @@ class TrayComponent:
 
     def __init__(self, agent: Any, launcher: Launcher | None = None) -> None:
         self.agent = agent
-        self.launcher = launcher or Launcher()
+        # The agent's one launcher: windows open in the agent's language.
+        self.launcher = launcher or getattr(agent, "launcher", None) or Launcher(
+            getattr(agent, "language", None) or current_language())
         self.icon: Any = None  # pystray.Icon once the loop runs
         self.headless = False
         self.backend = "none"
