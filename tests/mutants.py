@@ -43,8 +43,8 @@ MUTANTS = (
            ("tests/test_consent.py::test_agent_root_warning_anything_but_yes_installs_nothing",)),
     Mutant("root-prompt-cli", "`trayd root install --dialog` installs unless the answer is いいえ",
            "trayd/cli/commands/root.py",
-           "return subprocess.run(argv, stdin=subprocess.DEVNULL).returncode == 0",
-           "return subprocess.run(argv, stdin=subprocess.DEVNULL).returncode != 6",
+           "return Launcher(current_language()).run(*argv) == 0",
+           "return Launcher(current_language()).run(*argv) != 6",
            ("tests/test_consent.py::test_cli_dialog_anything_but_yes_installs_nothing",)),
     Mutant("pin-dialog-last-try", "the PIN dialog sends the last try without asking when the "
            "backend says a confirmation is needed",
