@@ -29,7 +29,8 @@ REMOVED_RVS = frozenset(rv for rv, (_n, kind) in ckr.CKR.items() if kind == "rem
 # 63C0 (the try that locked it) surfaces as one of these, but so does a VERIFY that OpenSC
 # resent itself after 6988 and the card refused (6985, no PIN check). So they count as a
 # wrong PIN only on the confirmed last try (then the token is locked); otherwise the user
-# is told the outcome is unclear and the PIN is not sent again.
+# is told the outcome is unclear and the PIN is not sent again, but the failure counts
+# towards the last-try question (a token may answer every wrong PIN so, OpenSC#871).
 VAGUE_LOGIN_RVS = frozenset({ckr.GENERAL_ERROR, ckr.DEVICE_ERROR, ckr.FUNCTION_FAILED})
 PIN_ANSWERS = frozenset({ckr.PIN_INCORRECT, ckr.PIN_LOCKED, ckr.PIN_LEN_RANGE, ckr.PIN_INVALID})
 
@@ -122,6 +123,9 @@ def login_on(svc: LocalTokenService, slot: _Slot, session: Any, pin: str,
         raise E.WrongPin(tries_left=tries_left(svc._find(serial).info.flags),
                          failures_seen=seen, max_tries=svc.max_tries)
     if rv in VAGUE_LOGIN_RVS:
+        # Counted all the same: a token that answers every wrong PIN so (OpenSC#871) must
+        # still get the last-try question; at worst it comes one try early.
+        svc.counter.record_failure(serial)
         raise E.TokenError(code=ckr.name(rv), detail=operation, rv=rv, kind="login_unclear",
                            operation=operation)
     if rv == ckr.PIN_LEN_RANGE:
