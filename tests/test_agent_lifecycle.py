@@ -129,8 +129,12 @@ def test_lock_screen_on_removal(trayd_agent, notification_server, screensaver, p
     with Slot(VirtualCard(), pcscd_up.port(1)):
         notification_server.wait_for(3)
     notification_server.wait_for(4)
-    time.sleep(0.3)
-    assert len(screensaver.locks) == 1
+    # The marker: the token's next removal locks; a lock for the card would come before it.
+    with Slot(EPassShell(), pcscd_up.port(0)):
+        notification_server.wait_for(5)
+    screensaver.wait_for(2, kind="lock")
+    notification_server.wait_for(6)
+    assert len(screensaver.locks) == 2
 
 
 def test_no_lock_by_default(trayd_agent, notification_server, screensaver, pcscd_up):
