@@ -134,6 +134,7 @@ class Epass2003Card(VirtualCard):
         self.before_apdu: Callable[[bytes], bool | bytes] | None = None
         self.signatures = 0
         self.pin_checks = 0  # PIN responses the card compared (each one can cost a try)
+        self.last_pin_ok: bool | None = None  # outcome of the latest comparison
         self._reset_state()
 
     # --- state ----------------------------------------------------------------------------
@@ -325,6 +326,7 @@ class Epass2003Card(VirtualCard):
             return b"", SW_BLOCKED
         self.pin_checks += 1
         expected = _des3_cbc(self.pin_hash, challenge[:8])
+        self.last_pin_ok = expected == data
         if expected == data:
             self.tries_left = self.max_tries
             self.verified = True
