@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the Debian package: `make deb` -> dist/trayd_<version>_<arch>.deb
+# Build the Debian package: `make deb` -> dist/trayd_<version>+<release>_<arch>.deb
+# (`packaging/build-deb.sh --path` prints that name without building).
 #
 # Why a staging copy: the Debian packaging lives in packaging/debian (the repository
 # root stays a plain Python project), and dpkg-buildpackage wants debian/ at the top of
@@ -18,7 +19,27 @@ if [ "$version" != "$deb_version" ]; then
   exit 1
 fi
 arch=$(dpkg --print-architecture)
-out="dist/trayd_${version}_${arch}.deb"
+# One package per release (its venv holds that release's Python): +deb12, +deb13,
+# +ubuntu24.04, so the packages of several releases can sit in dist/ side by side.
+release_suffix() {
+  local ID="" VERSION_ID=""
+  # shellcheck disable=SC1091
+  [ -r /etc/os-release ] && . /etc/os-release
+  if [ -z "$VERSION_ID" ]; then  # testing/unstable: name it after the interpreter
+    /usr/bin/python3 -c 'import sys; print("py%d%d" % sys.version_info[:2])'
+  elif [ "$ID" = debian ]; then
+    echo "deb${VERSION_ID%%.*}"
+  else
+    echo "$ID$VERSION_ID"
+  fi
+}
+suffix=$(release_suffix)
+deb_full="${version}+${suffix}"
+out="dist/trayd_${deb_full}_${arch}.deb"
+if [ "${1:-}" = "--path" ]; then
+  echo "$out"
+  exit 0
+fi
 
 list_inputs() {
   if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
@@ -30,7 +51,7 @@ list_inputs() {
 }
 
 mapfile -t inputs < <(list_inputs)
-stamp="dist/.trayd-deb.stamp"
+stamp="dist/.trayd-deb-${suffix}.stamp"
 hash=$( (printf '%s\n' "$arch" "$(/usr/bin/python3 -c 'import sys; print(sys.version)')";
          sha256sum "${inputs[@]}") | sha256sum | cut -c1-32)
 if [ -z "${FORCE:-}" ] && [ -f "$out" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$hash" ]; then
@@ -48,9 +69,10 @@ echo "build-deb: building in $src (${#inputs[@]} files)"
 (
   cd "$src"
   # Debian's tools and interpreter, whatever python3 comes first on PATH.
-  env PATH="/usr/sbin:/usr/bin:/sbin:/bin" dpkg-buildpackage -b -us -uc --no-sign
+  env PATH="/usr/sbin:/usr/bin:/sbin:/bin" TRAYD_DEB_VERSION="$deb_full" \
+    dpkg-buildpackage -b -us -uc --no-sign
 )
-rm -f dist/trayd_*.deb
-cp "$stage/trayd_${version}_${arch}.deb" "$out"
+rm -f dist/trayd_*+"${suffix}"_*.deb "dist/trayd_${version}_${arch}.deb"
+cp "$stage/trayd_${deb_full}_${arch}.deb" "$out"
 echo "$hash" > "$stamp"
 echo "build-deb: wrote $out"

@@ -8,6 +8,7 @@ a source tree.
 from __future__ import annotations
 
 import ast
+import os
 import struct
 import sys
 from pathlib import Path
@@ -84,7 +85,7 @@ def write_mo(entries: dict[str, str], path: Path) -> None:
     output += struct.pack(f"{len(voffsets)}i", *voffsets) if voffsets else b""
     output += ids + strs
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".mo.tmp")
+    tmp = path.with_suffix(f".mo.{os.getpid()}.tmp")  # two builds at once: no torn file
     tmp.write_bytes(output)
     tmp.replace(path)
 

@@ -91,8 +91,6 @@ EOF
   tar --numeric-owner --xattrs -C "$tmp" -cf - . | zstd -q -T0 -3 -o "$tarball.tmp"
   mv "$tarball.tmp" "$tarball"
   rm -rf "$tmp"
-  # Older keys are stale roots (their package list or this script changed).
-  find "$cache" -maxdepth 1 -name 'debian13-root-*' ! -name "debian13-root-$key*" -exec rm -rf {} +
   echo "debian13-root: built in $((SECONDS - t0)) s" >&2
 }
 # The cache key: the package list and the build steps above (not the run steps below,
@@ -101,6 +99,31 @@ key=$( (cat packaging/apt-packages.txt; declare -f build_root host_mirror; echo 
       sha256sum | cut -c1-16)
 tarball="$cache/debian13-root-$key.tar.zst"
 lower="$cache/debian13-root-$key"
+
+# Older keys are stale roots (their package list or this script changed); one still in use
+# by a run (which holds a shared lock on <root>.lock) is left for a later cleanup.
+remove_stale() {
+  local old
+  for old in "$cache"/debian13-root-*.lock; do
+    [ -e "$old" ] || continue
+    old=${old%.lock}
+    [ "$old" = "$lower" ] && continue
+    flock -n -x "$old.lock" rm -rf "$old" "$old.tmp" "$old.tar.zst" && rm -f "$old.lock" || true
+  done
+}
+
+# Build (once, under an exclusive lock: parallel first runs wait for one build), unpack,
+# then hold a shared lock on the root for as long as this script (and the run) lives.
+prepare_root() {
+  need_tools
+  mkdir -p "$cache"
+  exec 8>"$lower.lock"
+  flock -x 8
+  build_root
+  unpack_lower
+  flock -s 8
+  remove_stale
+}
 
 # The read-only lower layer: the tarball unpacked once; every run gets a fresh overlay.
 unpack_lower() {
@@ -115,9 +138,7 @@ unpack_lower() {
 
 # Run "$@" as root inside a fresh copy with the checkout in /src.
 run_in_root() {
-  need_tools
-  build_root
-  unpack_lower
+  prepare_root
   mkdir -p "$cache/pip"
   local work  # (also removed on exit: see the trap)
   work=$(mktemp -d "${TMPDIR:-/var/tmp}/trayd-debian13.XXXXXX")
@@ -178,7 +199,7 @@ run_in_root() {
 cmd=${1:-test}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  build) need_tools; build_root; echo "$tarball" ;;
+  build) prepare_root; echo "$tarball" ;;
   test) run_in_root bash -c 'cd /src && exec make test PYTEST_ARGS="$PYTEST_ARGS" </dev/null' ;;
   shell) run_in_root bash -c 'cd /src && exec bash -i' ;;
   run) [ $# -gt 0 ] || { echo "usage: $0 run CMD..." >&2; exit 2; }

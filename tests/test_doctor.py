@@ -102,11 +102,18 @@ def test_opensc_module_found_or_configured_wrong(trayd_env: dict[str, str], home
 
 
 def test_openssl_legacy_provider(trayd_env: dict[str, str], openssl_legacy_env, tmp_path) -> None:
+    from trayd.core import opensc_version
+
     plain = tmp_path / "openssl-default.cnf"
     plain.write_text("# nothing activated: only the implicit default provider\n")
     _rc, data = doctor_json(dict(trayd_env, OPENSSL_CONF=str(plain)), "opensc_module",
-                            "openssl_legacy")
+                            "openssl_legacy", language="en")
     check = by_name(data)["openssl_legacy"]
+    if not opensc_version.behaviour().des_needs_legacy_provider:
+        # OpenSC 0.24+ brings its own: nothing to configure, whatever openssl.cnf says.
+        version = opensc_version.text(opensc_version.installed())
+        assert check["status"] == "skipped" and version in check["detail"], check
+        return
     assert check["status"] == "warning" and "legacy" in check["fix"]
     _rc, data = doctor_json(dict(trayd_env, **openssl_legacy_env), "opensc_module",
                             "openssl_legacy", language="en")

@@ -47,9 +47,11 @@ def deb() -> Path:
     """`make deb`: skipped by build-deb.sh itself when the inputs did not change."""
     t0 = time.monotonic()
     sh("make", "-s", "deb", cwd=ROOT, timeout=1800)
-    arch = sh("dpkg", "--print-architecture").stdout.strip()
-    path = ROOT / "dist" / f"trayd_{version()}_{arch}.deb"
+    path = ROOT / sh("packaging/build-deb.sh", "--path", cwd=ROOT).stdout.strip()
     assert path.is_file()
+    release = sh("sh", "-c", ". /etc/os-release; echo $VERSION_ID").stdout.strip()
+    if Path("/etc/debian_version").exists() and release:
+        assert path.name.startswith(f"trayd_{version()}+deb{release.split('.')[0]}_")
     print(f"make deb: {time.monotonic() - t0:.1f} s")
     return path
 
@@ -67,6 +69,18 @@ def shipped_sources() -> list[str]:
     r = sh("git", "ls-files", "-co", "--exclude-standard", "--", "trayd", cwd=ROOT)
     return sorted(f for f in r.stdout.split()
                   if (ROOT / f).is_file() and not f.startswith("trayd/locale/"))
+
+
+def test_python_dependency_is_the_build_interpreter(deb: Path) -> None:
+    """The venv inside is built for this X.Y: the package must not install on another."""
+    import sys
+
+    depends = sh("dpkg-deb", "-f", str(deb), "Depends").stdout
+    major, minor = sys.version_info[:2]
+    assert f"python3 (>= {major}.{minor}~)" in depends, depends
+    assert f"python3 (<< {major}.{minor + 1})" in depends, depends
+    files = sh("dpkg-deb", "-c", str(deb)).stdout
+    assert f"/usr/lib/trayd/lib/python{major}.{minor}/site-packages/trayd/" in files
 
 
 def test_lintian_reports_no_errors(deb: Path) -> None:
@@ -90,6 +104,8 @@ def test_contents(deb: Path, extracted: Path) -> None:
         "usr/share/bash-completion/completions/trayd",
         "usr/share/icons/hicolor/48x48/apps/trayd.png",
         "usr/share/icons/hicolor/256x256/apps/trayd.png",
+        "usr/share/icons/hicolor/scalable/apps/trayd-token-logged-in.svg",
+        "usr/share/icons/hicolor/22x22/apps/trayd-token-error.png",
         "usr/lib/trayd/pyvenv.cfg",
         f"{site_rel}/trayd/locale/ja/LC_MESSAGES/trayd.mo",
         f"{site_rel}/trayd/locale/en/LC_MESSAGES/trayd.mo",

@@ -37,7 +37,7 @@ def _start_agent(env: dict[str, str], log: Path, *args: str) -> AgentProcess:
 def desktop_env(gui_env, dbus_session, notification_server, tmp_path) -> dict[str, str]:
     env = {**gui_env, **dbus_session.env}
     env["TRAYD_UI_TEST_HOOK"] = str(tmp_path / "ui-hook.json")
-    env.pop("PYSTRAY_BACKEND", None)
+    env.pop("TRAYD_TRAY_BACKEND", None)
     return env
 
 
@@ -66,7 +66,7 @@ def _wait_menu_with(agent: AgentProcess, text: str, timeout: float = 30.0) -> No
 
 def test_icon_docks_with_appindicator_and_follows_the_token(tray_agent, driver, epass2003):
     log = tray_agent.log_text()
-    assert "pystray backend appindicator" in log
+    assert "tray: backend appindicator" in log
     icon = driver.icon_window()
     assert 16 <= icon.w <= 64 and 16 <= icon.h <= 64
     driver.wait_icon("none")
@@ -213,7 +213,7 @@ def test_without_a_display_the_agent_runs_headless(trayd_env, dbus_session, noti
 def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver):
     def open_confirm() -> int:
         def pids() -> list[str]:
-            return re.findall(r"launcher: started -m trayd\.ui confirm-exit \(pid (\d+)\)",
+            return re.findall(r"launcher: started -m trayd\.ui confirm-exit \(pid (\d+),",
                               tray_agent.log_text())
 
         before = len(pids())
@@ -296,12 +296,12 @@ def test_without_a_session_bus_the_agent_runs_headless(gui_env, tray_host, artif
 
 def test_gtk_backend_fallback_docks_and_has_the_menu(desktop_env, tray_host, driver,
                                                      artifacts):
-    """Where the AppIndicator typelib is missing pystray falls back to Gtk.StatusIcon."""
-    env = dict(desktop_env, PYSTRAY_BACKEND="gtk")
+    """Where the AppIndicator typelib is missing the tray falls back to Gtk.StatusIcon."""
+    env = dict(desktop_env, TRAYD_TRAY_BACKEND="gtk")
     agent = _start_agent(env, artifacts / "tray-agent-gtk.log")
     try:
         agent.wait_log("tray: icon shown")
-        assert "pystray backend gtk" in agent.log_text()
+        assert "tray: backend gtk" in agent.log_text()
         driver.icon_window()
         driver.wait_icon("none")
         driver.choose(("Up", "Up", "Return"),  # 通知 (above 終了): toggles notifications

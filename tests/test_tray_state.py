@@ -117,7 +117,7 @@ def test_notifications_toggle_persists(tray, home):
 def test_no_pin_on_a_command_line(tray):
     comp, _agent, _service = tray
     with pytest.raises(ValueError):
-        comp.launcher.spawn(["-m", "trayd.ui", "login", "--pin", "1234"])
+        comp.launcher.ui("login", "--pin", "1234")
 
 
 def test_root_install_entry_asks_the_root_prompt_again(tray):

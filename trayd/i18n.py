@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gettext
 import locale
+import logging
 import os
 from pathlib import Path
 
@@ -50,6 +51,11 @@ def set_language(setting: str = "auto") -> str:
     _translation = gettext.translation(
         DOMAIN, localedir=str(LOCALE_DIR), languages=[_language], fallback=True
     )
+    if _language != "en" and not isinstance(_translation, gettext.GNUTranslations):
+        # Loud, because the symptom is an English window next to a Japanese tray.
+        logging.getLogger(__name__).warning(
+            "no %s catalogue in %s (run `make mo`); messages stay English",
+            _language, LOCALE_DIR)
     return _language
 
 

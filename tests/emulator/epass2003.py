@@ -20,14 +20,16 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `emulator` and `rig` importable
+if __package__ in (None, ""):  # run as a script: make `emulator`, `rig`, `trayd` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
 from rig.vpcd import VpcdLink  # noqa: E402
 
 from emulator.card import Epass2003Card, pin_key  # noqa: E402
 from emulator.pkcs15 import PIN_LABEL, CertObject, build_filesystem  # noqa: E402
 from emulator.pki import Pki, default_cache_dir, ensure_pki  # noqa: E402
+from trayd.core import opensc_version  # noqa: E402
 
 DEFAULT_PORT = 35963
 USER_CERT_LABEL = "User Certificate"
@@ -41,29 +43,11 @@ _last_removed: dict[int, float] = {}  # port -> time.monotonic() of the last rem
 
 
 def opensc_token_label(label: str, pin_label: str = PIN_LABEL) -> str:
-    """The PKCS#11 token label OpenSC 0.23 builds (framework-pkcs15.c, pkcs15_init_slot).
+    """The PKCS#11 token label the installed OpenSC builds for this card (one PIN slot).
 
-    "<TokenInfo label> (<PIN label>)", the token label cut so the whole fits 32 bytes;
-    only the PIN label when there is no token label; only the token label when the PIN
-    label is empty or exactly "PIN".
+    The rule lives with every other version-dependent fact in trayd/core/opensc_version.py.
     """
-    if not pin_label or pin_label == "PIN":
-        return _strcpy_bp(label, 32).rstrip()
-    pl = len(pin_label.encode())
-    if not label or pl + len("L... ()") > 32:
-        return _strcpy_bp(pin_label, 32).rstrip()
-    keep = min(len(label.encode()), 32 - pl - 3)
-    return f"{_strcpy_bp(label, keep)} ({pin_label})"
-
-
-def _strcpy_bp(text: str, size: int) -> str:
-    """OpenSC's strcpy_bp: a text longer than `size` bytes is cut and ends in '...'."""
-    raw = text.encode()
-    if len(raw) > size:
-        raw = raw[:size]
-        if size > 3:
-            raw = raw[:size - 3] + b"..."
-    return raw.decode(errors="replace")
+    return opensc_version.behaviour().token_label(label, pin_label)
 
 
 def wire_ins(apdu: bytes) -> int | None:

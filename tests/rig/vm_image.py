@@ -9,7 +9,10 @@ writable places (/run, /tmp) and hands over to `usbvm_init.sh` from the checkout
 from __future__ import annotations
 
 import glob
+import gzip
+import lzma
 import os
+import subprocess
 import shutil
 import stat
 from pathlib import Path
@@ -53,15 +56,15 @@ def kernel_image() -> tuple[str, str]:
     return path, os.path.basename(path)[len("vmlinuz-"):]
 
 
-def _module_files(version: str) -> list[str]:
-    """BOOT_MODULES with their dependencies, dependencies first (modules.dep order)."""
-    base = Path("/lib/modules") / version
+def _module_files(version: str, modules: Path = Path("/lib/modules")) -> list[str]:
+    """BOOT_MODULES that are not built in, with their dependencies, dependencies first."""
+    base = modules / version
     deps: dict[str, list[str]] = {}
     by_name: dict[str, str] = {}
     for line in (base / "modules.dep").read_text().splitlines():
         mod, _, rest = line.partition(":")
         deps[mod] = rest.split()
-        by_name[Path(mod).name.removesuffix(".ko").replace("-", "_")] = mod
+        by_name[Path(mod).name.split(".ko")[0].replace("-", "_")] = mod
     order: list[str] = []
 
     def add(mod: str) -> None:
@@ -70,11 +73,32 @@ def _module_files(version: str) -> list[str]:
         if mod not in order:
             order.append(mod)
 
+    builtin_file = base / "modules.builtin"
+    builtin = {Path(m).name.split(".ko")[0].replace("-", "_")
+               for m in (builtin_file.read_text().split() if builtin_file.exists() else [])}
     for name in BOOT_MODULES:
+        if name in builtin:  # e.g. virtio_pci and virtio_console in Debian 13's kernel
+            continue
         if name not in by_name:
             raise FileNotFoundError(f"kernel module {name} missing in {base}")
         add(by_name[name])
     return order
+
+
+def _module_bytes(path: Path) -> bytes:
+    """A module file, uncompressed: busybox insmod hands the bytes to init_module(2).
+
+    Why: Debian 12 ships plain .ko files, newer kernels compressed ones (.ko.xz/.ko.zst).
+    """
+    data = path.read_bytes()
+    if path.suffix == ".xz":
+        return lzma.decompress(data)
+    if path.suffix == ".gz":
+        return gzip.decompress(data)
+    if path.suffix == ".zst":
+        return subprocess.run(["zstd", "-dc", str(path)], capture_output=True,
+                              check=True).stdout
+    return data
 
 
 class _Cpio:
@@ -118,11 +142,12 @@ def build_initramfs(dest: Path, version: str) -> Path:
     cpio.file("bin/busybox", Path(BUSYBOX).read_bytes(), 0o755)
     for applet in APPLETS:
         cpio.symlink(f"bin/{applet}", "busybox")
-    modules = _module_files(version)
-    for mod in modules:
-        cpio.file(f"lib/modules/{Path(mod).name}",
-                  (Path("/lib/modules") / version / mod).read_bytes())
-    cpio.file("modules.order", "".join(Path(m).name + "\n" for m in modules).encode())
+    names = []
+    for mod in _module_files(version):
+        name = Path(mod).name.split(".ko")[0] + ".ko"
+        cpio.file(f"lib/modules/{name}", _module_bytes(Path("/lib/modules") / version / mod))
+        names.append(name)
+    cpio.file("modules.order", "".join(n + "\n" for n in names).encode())
     cpio.file("init", INIT.encode(), 0o755)
     dest.write_bytes(cpio.bytes())
     return dest

@@ -26,6 +26,7 @@ import time
 from typing import Protocol, runtime_checkable
 
 from trayd.agent.notifications import NotificationPolicy, NotificationWorker, Notice
+from trayd import i18n
 from trayd.agent.single_instance import InstanceLock
 from trayd.config import Config
 from trayd.core.monitor import PcscMonitor, ReaderInfo
@@ -141,11 +142,17 @@ class _SignalWatcher:
 class Agent:
     """See the module docstring. Public attributes: `bus`, `config`, `readers`."""
 
-    def __init__(self, config: Config, *, tray: bool = True, notifier=None) -> None:
-        from trayd.icons import icon_file
+    def __init__(self, config: Config, *, tray: bool = True, notifier=None,
+                 language: str | None = None) -> None:
+        from trayd.icons import theme_file
+        from trayd.platform.launcher import Launcher
         from trayd.platform.notifier import create_notifier
 
         self.config = config
+        # Decided once (CLI: --language, TRAYD_LANGUAGE, config, locale, Japanese); every
+        # notification is worded in it and every window starts in it (`self.launcher`).
+        self.language = language or i18n.current_language()
+        self.launcher = Launcher(self.language)
         self.tray = tray
         self.bus = EventBus()
         # None until the monitor knows; then follows ServiceUp (first connection, and
@@ -162,7 +169,7 @@ class Agent:
         self.monitor = PcscMonitor(self.bus.post)
         self.worker = NotificationWorker(
             notifier or create_notifier(),
-            icon_path=lambda state: str(icon_file(state)),
+            icon_path=lambda state: str(theme_file(state) or ""),
             timeout_ms=lambda: (self.config.notification_timeout * 1000
                                 if self.config.notification_timeout > 0 else -1),
         )
@@ -280,7 +287,8 @@ class Agent:
             watcher = _SignalWatcher(self.request_stop)
         try:
             self.worker.start()
-            # Draw the notification icons now, not on the first insertion (~10 ms).
+            # The icon theme the notifications (and the tray) name: a checkout builds
+            # build/icons once (~0.3 s), off the main thread.
             self.worker.submit(self._prepare_icons)
             for component in self._components:
                 try:
@@ -314,10 +322,9 @@ class Agent:
 
     @staticmethod
     def _prepare_icons() -> None:
-        from trayd.icons import STATES, icon_file
+        from trayd.icons import ensure_theme
 
-        for state in STATES:
-            icon_file(state)
+        ensure_theme()
 
     def _shutdown(self) -> None:
         t0 = time.monotonic()
@@ -328,6 +335,7 @@ class Agent:
         stopper.join(STOP_BUDGET - min(0.4, time.monotonic() - t0))
         if stopper.is_alive():
             log.warning("components did not stop in time; exiting anyway")
+        self.launcher.stop_all(timeout=0.2)
         self.worker.stop(timeout=0.2)
         log.info("trayd agent stopped in %.0f ms", (time.monotonic() - t0) * 1000)
 

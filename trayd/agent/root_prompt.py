@@ -21,10 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +50,6 @@ class RootPrompt:
         self._thread: threading.Thread | None = None
         self._unsubscribe = None
         self._stopping = threading.Event()
-        self._child: subprocess.Popen | None = None
         self._notified: set[str] = set()  # fingerprints told about (headless), this run
         self._browser_offered = False
         self.checks = 0  # tokens examined so far (tests and `trayd doctor` read it)
@@ -70,9 +66,6 @@ class RootPrompt:
         self._stopping.set()
         if self._unsubscribe:
             self._unsubscribe()
-        child = self._child
-        if child is not None and child.poll() is None:
-            child.terminate()
         self._queue.put(None)
         if self._thread:
             self._thread.join(0.3)
@@ -125,6 +118,10 @@ class RootPrompt:
     def check_token(self, serial: str, label: str, ignore_declined: bool = False) -> None:
         from trayd.platform import trust_install
 
+        follow = self.agent.component("browser_follow") \
+            if hasattr(self.agent, "component") else None
+        if follow is not None:  # new databases get accepted roots first: no second question
+            follow.look()
         certs = self.token_certificates(serial)
         cands = trust_roots.candidates(certs, trust_roots.load_bundle(), serial)
         log.info("root prompt: token %s: %d certificate(s), %d CA candidate(s)",
@@ -192,27 +189,17 @@ class RootPrompt:
         return path
 
     def _dialog(self, argv: list[str]) -> int | None:
-        """Run a `python -m trayd.ui` dialog and wait for its answer (None if it failed)."""
-        env = dict(os.environ)
-        env.setdefault("TRAYD_LANGUAGE", current_language())
-        try:
-            self._child = subprocess.Popen([sys.executable, "-m", "trayd.ui", *argv], env=env,
-                                           stdin=subprocess.DEVNULL)
-        except OSError as exc:
-            log.error("root prompt: cannot start the dialog: %s", exc)
-            return None
-        log.info("root prompt: dialog %s shown (pid %d)", argv[0], self._child.pid)
-        try:
-            while self._child.poll() is None:
-                if self._stopping.is_set():
-                    self._child.terminate()
-                    return None
-                time.sleep(0.05)
-            rc = self._child.returncode
-            log.info("root prompt: dialog %s answered %s", argv[0], rc)
-            return rc
-        finally:
-            self._child = None
+        """Show a dialog through the agent's launcher and wait for its answer (None if
+        it failed or the agent is stopping)."""
+        launcher = getattr(self.agent, "launcher", None)
+        if launcher is None:
+            from trayd.platform.launcher import Launcher
+
+            launcher = Launcher(getattr(self.agent, "language", None) or current_language())
+        log.info("root prompt: dialog %s shown", argv[0])
+        rc = launcher.run(*argv, stop=self._stopping)
+        log.info("root prompt: dialog %s answered %s", argv[0], rc)
+        return rc
 
     # -- browser registration -------------------------------------------------------------
     def offer_browser(self) -> None:

@@ -29,7 +29,8 @@ REMOVED_RVS = frozenset(rv for rv, (_n, kind) in ckr.CKR.items() if kind == "rem
 # 63C0 (the try that locked it) surfaces as one of these, but so does a VERIFY that OpenSC
 # resent itself after 6988 and the card refused (6985, no PIN check). So they count as a
 # wrong PIN only on the confirmed last try (then the token is locked); otherwise the user
-# is told the outcome is unclear and the PIN is not sent again.
+# is told the outcome is unclear and the PIN is not sent again, but the failure counts
+# towards the last-try question (a token may answer every wrong PIN so, OpenSC#871).
 VAGUE_LOGIN_RVS = frozenset({ckr.GENERAL_ERROR, ckr.DEVICE_ERROR, ckr.FUNCTION_FAILED})
 PIN_ANSWERS = frozenset({ckr.PIN_INCORRECT, ckr.PIN_LOCKED, ckr.PIN_LEN_RANGE, ckr.PIN_INVALID})
 
@@ -124,8 +125,11 @@ def login_on(svc: LocalTokenService, slot: _Slot, session: Any, pin: str,
         raise E.WrongPin(tries_left=tries_left(svc._find(serial).info.flags),
                          failures_seen=seen, max_tries=svc.max_tries)
     if rv in VAGUE_LOGIN_RVS:
-        # Not provably unevaluated (0.24+ answers a plain 6988 this way too): not resent;
-        # a fresh module handle so the user's next try does not meet a stopped SM.
+        # Not provably unevaluated (0.24+ answers a plain 6988 this way too): not resent,
+        # but counted towards the last-try question: a token that answers every wrong PIN
+        # so (OpenSC#871) must still get it; at worst it comes one try early. A fresh
+        # module handle so the user's next try does not meet a stopped SM.
+        svc.counter.record_failure(serial)
         coexistence.reinit(svc, f"{operation}: {ckr.name(rv)}")
         raise E.TokenError(code=ckr.name(rv), detail=operation, rv=rv, kind="login_unclear",
                            operation=operation)
@@ -155,7 +159,8 @@ def change_pin(svc: LocalTokenService, slot: _Slot, old_pin: str, new_pin: str,
     if pin_policy.strength(new_pin, old_pin) == pin_policy.Strength.LOW and not confirm_weak:
         raise E.ConfirmationRequired(reason="weak_pin")
     # Verify the current PIN even when we hold a login: OpenSC 0.23's ePass2003 driver
-    # does not check the old PIN in C_SetPIN itself.
+    # does not check the old PIN in C_SetPIN itself (0.24+ does; a wrong PIN still costs
+    # one try, C_SetPIN is not sent after a failed verify). See core/opensc_version.py.
     was_logged_in = serial in svc._held
     svc._drop_held(serial, notify=False)
     session = None
@@ -183,5 +188,6 @@ def change_pin(svc: LocalTokenService, slot: _Slot, old_pin: str, new_pin: str,
     finally:
         if session is not None:
             svc._close_session(session, logged_in=True)
+            svc._end_card_login()  # C_Logout alone leaves the card verified
         if was_logged_in:
             svc._notify(serial, False, svc.counter.seen_locked(serial))

@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 
 from trayd import errors as E
 from trayd.config import Config
-from trayd.core import certificates, ckr, coexistence, export, pin_login, token_objects
+from trayd.core import (certificates, ckr, coexistence, export, opensc_version, pin_login,
+                        token_objects)
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.core.pin_counter import PinFailureCounter
 from trayd.core.pkcs11_module import RawModule, ckr_name, find_module
@@ -278,7 +279,20 @@ class LocalTokenService(SlotCache):
                 else:
                     serial = self._find(None).info.serial
             self._drop_held(serial)
+            self._end_card_login()
         self._call(work)
+
+    def _end_card_login(self) -> None:
+        """C_Logout leaves the card itself verified on OpenSC 0.23+ (core/opensc_version.py):
+        re-initialise the module (other logins end too) and reconnect at once, whose secure
+        messaging handshake resets the card's PIN state. Nothing signs without a new login."""
+        if not opensc_version.behaviour().logout_leaves_card_verified or self._lib is None:
+            return
+        try:
+            coexistence.reinit(self, "logout: C_Logout leaves the card verified")
+            self._slots()  # reconnect now, not at the next use
+        except E.TraydError as exc:  # gone meanwhile: then its PIN state went with it
+            log.debug("reconnect after logout: %s", exc)
 
     def is_logged_in(self, token_serial: str) -> bool:
         return token_serial in self._held

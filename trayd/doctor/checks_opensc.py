@@ -3,15 +3,14 @@
 Why the legacy provider: OpenSC 0.23's ePass2003 driver does the secure-messaging
 session of older (DES-mode) tokens with single DES through OpenSSL; with OpenSSL 3 that
 cipher lives in the legacy provider, and without it the module crashes on such a token.
-AES-mode tokens and OpenSC >= 0.24 do not need it, so a missing provider is a warning.
+AES-mode tokens and OpenSC >= 0.24 do not need it (core/opensc_version.py), so a missing
+provider is a warning, and with 0.24+ the check is skipped.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import re
-import shutil
-import subprocess
 
 from trayd.doctor import ERROR, OK, SKIPPED, WARNING, CheckResult, Context, check
 from trayd.i18n import _
@@ -45,18 +44,10 @@ def opensc_module(ctx: Context) -> CheckResult:
 
 
 def opensc_version() -> tuple[int, ...] | None:
-    """OpenSC's version from `opensc-tool --info`, else from dpkg."""
-    for argv in (["opensc-tool", "--info"], ["dpkg-query", "-W", "-f=${Version}", "opensc-pkcs11"]):
-        if not shutil.which(argv[0]):
-            continue
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        m = re.search(r"(?:OpenSC\s+|^)(\d+)\.(\d+)\.(\d+)", out)
-        if m:
-            return tuple(int(x) for x in m.groups())
-    return None
+    """The installed OpenSC's version (core/opensc_version.py asks the library itself)."""
+    from trayd.core import opensc_version as ov
+
+    return ov.installed()
 
 
 def _libcrypto() -> ctypes.CDLL | None:
@@ -98,8 +89,10 @@ def legacy_provider_state() -> tuple[bool | None, bool | None, str]:
 
 @check("openssl_legacy", lambda: _("OpenSSL legacy provider (DES-mode tokens)"), order=50)
 def openssl_legacy(ctx: Context) -> CheckResult:
+    from trayd.core.opensc_version import behaviour
+
     version = ctx.facts.get("opensc_version") or opensc_version()
-    if version and version[:2] != (0, 23):
+    if version and not behaviour(version).des_needs_legacy_provider:
         return CheckResult("openssl_legacy", SKIPPED, _(
             "Not needed with OpenSC {version}.").format(version=".".join(map(str, version))))
     present, active, ossl = legacy_provider_state()

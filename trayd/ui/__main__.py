@@ -42,6 +42,8 @@ def load(target: str) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trayd.ui")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--language", choices=("auto", "ja", "en"), default=None,
+                        help="set by the launcher: the starter's language")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, target in COMMANDS.items():
         p = sub.add_parser(name)
@@ -58,8 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from trayd import config, i18n
 
-    cfg = config.load()
-    i18n.set_language(os.environ.get("TRAYD_LANGUAGE") or cfg.language)
+    # The starter's language (`--language`, see trayd.platform.launcher) beats the
+    # environment, which beats the config; set before any window module is imported.
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--language", default=None)
+    early_args, _rest = early.parse_known_args(argv)
+    i18n.set_language(early_args.language or os.environ.get("TRAYD_LANGUAGE")
+                      or config.load().language)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

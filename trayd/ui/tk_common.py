@@ -89,6 +89,14 @@ def setup_root(root: tk.Tk) -> None:
     root.option_add("*Dialog.msg.font", "TkDefaultFont")
     if current_language() == "ja":
         _japanese_tk_dialogs(root)
+    else:
+        # Tk's own dialogs follow the process locale otherwise (LANG=de_DE → German
+        # buttons under language = "en"): the window's language decides.
+        try:
+            root.tk.call("package", "require", "msgcat")
+            root.tk.call("::msgcat::mclocale", current_language())
+        except tk.TclError as exc:  # pragma: no cover - msgcat is part of Tcl
+            log.debug("msgcat unavailable: %s", exc)
 
 
 _TK_JA = {

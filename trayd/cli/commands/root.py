@@ -198,20 +198,20 @@ def _use_dialog(args: argparse.Namespace) -> bool:
 
 
 def _dialog_confirms(cert: CertFacts, token: str | None) -> bool:
-    """Show the セキュリティ警告 window (`python -m trayd.ui root-warning`); True on はい."""
+    """Show the セキュリティ警告 window (in the CLI's language, through the one launcher);
+    True on はい."""
     import os
-    import subprocess
     import tempfile
 
     from trayd.core.certificates import der_to_pem
+    from trayd.i18n import current_language
+    from trayd.platform.launcher import Launcher
 
     with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as f:
         f.write(der_to_pem(cert.der))
     try:
-        argv = [sys.executable, "-m", "trayd.ui", "root-warning", "--cert", f.name]
-        if token:
-            argv += ["--token", token]
-        return subprocess.run(argv, stdin=subprocess.DEVNULL).returncode == 0
+        argv = ["root-warning", "--cert", f.name] + (["--token", token] if token else [])
+        return Launcher(current_language()).run(*argv) == 0
     finally:
         os.unlink(f.name)
 
