@@ -117,3 +117,23 @@ def test_cli_dialog_anything_but_yes_installs_nothing(how, gui_env, home, own_pk
     assert proc.returncode != 0, out
     assert "インストールしませんでした" in out or "インストールされませんでした" in out, out
     assert [certutil_L(db) for db in dbs] == before
+
+
+# ------------------------------------------------------------------ the dialogs on their own
+
+@pytest.mark.parametrize("how", NOT_YES)
+@pytest.mark.parametrize("command,name", [("confirm-exit", "confirm"),
+                                          ("browser-offer", "browser")])
+def test_dialog_anything_but_yes_is_no(ui_app, gui_env, how, command, name):
+    """Exit confirmation and browser offer: いいえ is the default button, and Escape,
+    Return, closing or killing the window never answer はい (exit 0)."""
+    app = ui_app(command, env=dict(gui_env, TRAYD_LANGUAGE="ja"))
+    text = app.widget(f"{name}.text")
+    widgets = app.state()["widgets"]
+    assert widgets[f"{name}.yes"]["text"] == "はい" and widgets[f"{name}.no"]["text"] == "いいえ"
+    title = widgets[f"{name}.window"]["title"]
+    answer_not_yes(how, gui_env["DISPLAY"], text, title, app.proc.pid)
+    rc = app.wait_exit()
+    assert rc != 0
+    if how != "kill":
+        assert rc == 6  # an answer: いいえ

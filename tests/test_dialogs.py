@@ -122,6 +122,7 @@ def test_wrong_pin_then_last_try_warning_then_locked(epass2003, ui_app, home, ui
     assert tok.tries_left == 1
 
     # The next try is the last: the dialog warns before anything reaches the token.
+    checks = tok.pin_checks
     app.type_into("pin.entry", "00000002")
     app.click("pin.ok")
     warn = app.widget("lastTry.text", timeout=30)["text"]
@@ -129,8 +130,10 @@ def test_wrong_pin_then_last_try_warning_then_locked(epass2003, ui_app, home, ui
     ui_snap("dialog-last-try-warning")
     app.click("lastTry.no")
     app.gone("lastTry.text")
-    time.sleep(0.5)
-    assert tok.tries_left == 1 and not tok.locked  # いいえ sent nothing
+    app.widget("pin.entry")  # back in the PIN dialog once the answer was handled
+    app.wait(lambda s: not s["info"].get("busy"), 30, "idle")
+    assert tok.pin_checks == checks  # いいえ sent nothing
+    assert tok.tries_left == 1 and not tok.locked
 
     app.type_into("pin.entry", "00000003")
     app.click("pin.ok")

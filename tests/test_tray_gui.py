@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from rig.agent_process import AgentProcess
+from rig.timing import GROSS_HANG_S
 from rig.tray_driver import TrayDriver, wait_until
 from rig.xserver import have_gui_tools
 
@@ -174,7 +175,7 @@ def test_signals_stop_the_agent_while_gtk_runs(tray_agent, driver, sig):
     driver.icon_window()
     rc, elapsed = tray_agent.stop(sig)
     assert rc == 0, tray_agent.log_text()[-2000:]
-    assert elapsed < 1.0, f"stopping took {elapsed:.2f}s"
+    assert elapsed < GROSS_HANG_S, f"stopping took {elapsed:.2f}s"
     assert "trayd agent stopped" in tray_agent.log_text()
 
 
@@ -207,7 +208,7 @@ def test_without_a_display_the_agent_runs_headless(trayd_env, dbus_session, noti
         assert agent.alive()
     finally:
         rc, elapsed = agent.stop()
-    assert rc == 0 and elapsed < 1.0
+    assert rc == 0 and elapsed < GROSS_HANG_S
 
 
 def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver):
@@ -234,7 +235,7 @@ def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver)
     driver.snap("tray-8-menu-while-a-dialog-hangs")
     driver.close_menus()
     rc, elapsed = tray_agent.stop(signal.SIGTERM)
-    assert rc == 0 and elapsed < 1.0, f"rc={rc} elapsed={elapsed:.2f}s"
+    assert rc == 0 and elapsed < GROSS_HANG_S, f"rc={rc} elapsed={elapsed:.2f}s"
     wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
                open(f"/proc/{pid}/stat").read().split()[2] == "Z", 5, "hung dialog ended")
 
@@ -291,7 +292,7 @@ def test_without_a_session_bus_the_agent_runs_headless(gui_env, tray_host, artif
         assert agent.alive()
     finally:
         rc, elapsed = agent.stop(signal.SIGINT)
-    assert rc == 0 and elapsed < 1.0
+    assert rc == 0 and elapsed < GROSS_HANG_S
 
 
 def test_gtk_backend_fallback_docks_and_has_the_menu(desktop_env, tray_host, driver,
@@ -309,7 +310,7 @@ def test_gtk_backend_fallback_docks_and_has_the_menu(desktop_env, tray_host, dri
         driver.hover_tooltip()
     finally:
         rc, elapsed = agent.stop()
-    assert rc == 0 and elapsed < 1.0
+    assert rc == 0 and elapsed < GROSS_HANG_S
 
 
 def _config_text(env: dict[str, str]) -> str:
