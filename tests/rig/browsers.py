@@ -228,3 +228,10 @@ def click_dialog(hook: Path, display: str, widget: str, timeout: float = 60) -> 
     x, y = w["x"] + w["w"] // 2, w["y"] + w["h"] // 2
     subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"],
                    env={**os.environ, "DISPLAY": display}, check=True, timeout=30)
+
+
+def chromium_window(url: str, env: dict[str, str], log: Path, data_dir: Path
+                    ) -> WindowedBrowser:
+    """Chromium on the display with its own profile directory (NSS database in HOME)."""
+    return WindowedBrowser(chromium_argv(url, (f"--user-data-dir={data_dir}",
+                                               "--window-size=1200,850")), env, log)
