@@ -138,8 +138,7 @@ def _reinsert_expect_no_dialog(run: AgentRun, tok, hook: Path, widget: str) -> N
     _wait_removed(run, tok.reader)
     hook.unlink(missing_ok=True)
     tok.insert()
-    run.wait_checks(2)
-    time.sleep(1.0)
+    run.wait_checks(2)  # counted only after the check, and a dialog blocks the check
     assert not hook.exists() or widget not in json.loads(hook.read_text())["widgets"]
 
 
@@ -179,7 +178,10 @@ def test_headless_notifies_once_and_not_on_second_insertion(
         _wait_removed(run, tok.reader)
         tok.insert()
         run.wait_checks(2)
-        time.sleep(0.5)
+        # A marker through the same notification queue: anything the second check sent
+        # arrives before it.
+        run.agent.notify("marker")
+        notification_server.wait_for(lambda ns: any(n["summary"] == "marker" for n in ns))
         summaries = [n["summary"] for n in notification_server.notifications]
         assert summaries.count("Root certificate not installed") == 1, summaries
         assert len(run.identified) == 2

@@ -33,9 +33,15 @@ def usbvm(tmp_path_factory: pytest.TempPathFactory, artifacts: Path):
     vm = UsbVm(work / "vm", free_port_pair(), out=work)
     vm.start()
     yield vm
-    vm.stop()
     keep = artifacts / "usbvm"
     keep.mkdir(parents=True, exist_ok=True)
+    try:  # the guest's agent and pcscd logs, for a failure in CI
+        logs = vm.channel.call("run", timeout=60, argv=[
+            "sh", "-c", "tail -n 400 /tmp/usbvm/agent*.log /tmp/usbvm/pcscd.log"])
+        (keep / "guest-logs.txt").write_text(logs["stdout"], encoding="utf-8")
+    except Exception:  # noqa: BLE001 - a dead guest has nothing more to say
+        pass
+    vm.stop()
     for name in ("vm/console.log", "vm/qemu.log", "notifs.jsonl", "status.jsonl",
                  "usb.jsonl"):
         src = work / name

@@ -144,7 +144,7 @@ class Agent:
 
     def __init__(self, config: Config, *, tray: bool = True, notifier=None,
                  language: str | None = None) -> None:
-        from trayd.icons import icon_file
+        from trayd.icons import theme_file
         from trayd.platform.launcher import Launcher
         from trayd.platform.notifier import create_notifier
 
@@ -169,7 +169,7 @@ class Agent:
         self.monitor = PcscMonitor(self.bus.post)
         self.worker = NotificationWorker(
             notifier or create_notifier(),
-            icon_path=lambda state: str(icon_file(state)),
+            icon_path=lambda state: str(theme_file(state) or ""),
             timeout_ms=lambda: (self.config.notification_timeout * 1000
                                 if self.config.notification_timeout > 0 else -1),
         )
@@ -287,7 +287,8 @@ class Agent:
             watcher = _SignalWatcher(self.request_stop)
         try:
             self.worker.start()
-            # Draw the notification icons now, not on the first insertion (~10 ms).
+            # The icon theme the notifications (and the tray) name: a checkout builds
+            # build/icons once (~0.3 s), off the main thread.
             self.worker.submit(self._prepare_icons)
             for component in self._components:
                 try:
@@ -321,10 +322,9 @@ class Agent:
 
     @staticmethod
     def _prepare_icons() -> None:
-        from trayd.icons import STATES, icon_file
+        from trayd.icons import ensure_theme
 
-        for state in STATES:
-            icon_file(state)
+        ensure_theme()
 
     def _shutdown(self) -> None:
         t0 = time.monotonic()
