@@ -1,5 +1,5 @@
 # The README's two commands are `make run` and `make test`; both set up what is missing.
-.PHONY: run test setup bench demo deb mo clean test-debian13 shell-debian13
+.PHONY: run test setup bench demo deb mo clean test-debian13 shell-debian13 mutants
 
 setup:
 	@packaging/bootstrap.sh
@@ -19,6 +19,10 @@ test-debian13:
 
 shell-debian13:
 	PYTEST_ARGS="$(PYTEST_ARGS)" packaging/debian13-root.sh shell
+
+# Plant each known safety bug in a scratch copy; fails if a test does not catch one.
+mutants: setup
+	.venv/bin/python tests/mutants.py
 
 bench: setup
 	.venv/bin/python -m benchmarks

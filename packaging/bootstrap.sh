@@ -36,3 +36,5 @@ else
   # Catalogues are build products: refresh them without a reinstall.
   .venv/bin/python packaging/compile_catalogues.py >/dev/null
 fi
+# The tray's icon theme for runs from the checkout (IconThemePath = build/icons).
+.venv/bin/python packaging/render_icons.py build/icons/hicolor >/dev/null

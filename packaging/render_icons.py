@@ -1,61 +1,27 @@
-"""Render trayd's application icon into a hicolor icon theme tree at package build time.
+"""Write trayd's hicolor icon theme at package build time (and for a checkout).
 
-Why at build time: the icons are drawn in code (`trayd.icons.render_icon(state, size)`,
-Pillow), so the desktop entry and the notifications use the same picture as the tray,
-and no binary image has to be kept in the source tree. Without `trayd.icons` (or if it
-fails) a plain token drawing is used, so the package build never depends on the tray code.
+Why at build time: the icons are drawing data in `trayd.icons` (SVG + PNG at every size,
+the tray's state icons trayd-no-token / trayd-token / trayd-token-logged-in /
+trayd-token-error and the application icon trayd), so no binary image is kept in the
+source tree and the package, the tray and the notifications show the same picture.
 
-Usage: python render_icons.py HICOLOR_DIR   (e.g. debian/trayd/usr/share/icons/hicolor)
+Usage: python render_icons.py HICOLOR_DIR   (e.g. debian/trayd/usr/share/icons/hicolor,
+or build/icons/hicolor for a checkout)
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
-STATES = ("present", "none")  # trayd.icons.STATES: the token as inserted
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _from_trayd(size: int):
-    try:
-        from trayd.icons import render_icon
-    except Exception:  # noqa: BLE001  (no tray code yet: use the fallback)
-        return None
-    for state in STATES:
-        try:
-            image = render_icon(state, size)
-        except Exception:  # noqa: BLE001
-            continue
-        if image is not None:
-            return image.convert("RGBA").resize((size, size))
-    return None
-
-
-def _fallback(size: int):
-    """A USB token: dark body, gold contact, white key hole."""
-    from PIL import Image, ImageDraw
-
-    scale = 4
-    s = size * scale
-    img = Image.new("RGBA", (s, s), (0, 0, 0, 0))
-    d = ImageDraw.Draw(img)
-    d.rounded_rectangle((s * 0.28, s * 0.06, s * 0.72, s * 0.72), radius=s * 0.08,
-                        fill=(32, 72, 140, 255))
-    d.rectangle((s * 0.36, s * 0.72, s * 0.64, s * 0.94), fill=(212, 175, 55, 255))
-    d.ellipse((s * 0.41, s * 0.22, s * 0.59, s * 0.40), fill=(255, 255, 255, 255))
-    d.rectangle((s * 0.47, s * 0.36, s * 0.53, s * 0.56), fill=(255, 255, 255, 255))
-    return img.resize((size, size), Image.LANCZOS)
+from trayd.icons import write_theme  # noqa: E402
 
 
 def render_all(hicolor: Path) -> list[Path]:
-    written = []
-    for size in SIZES:
-        image = _from_trayd(size) or _fallback(size)
-        out = hicolor / f"{size}x{size}" / "apps" / "trayd.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        image.save(out, "PNG")
-        written.append(out)
-    return written
+    if hicolor.name != "hicolor":
+        raise SystemExit(f"render_icons: {hicolor} is not a hicolor directory")
+    return write_theme(hicolor.parent)
 
 
 if __name__ == "__main__":

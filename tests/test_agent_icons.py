@@ -44,16 +44,41 @@ def test_bad_state_or_size():
         icons.render_icon("none", 2)
 
 
-def test_icon_file_is_written_once_under_xdg_cache(home):
-    path = icons.icon_file("logged_in", 48)
-    assert path == home / ".cache" / "trayd" / "icons" / "trayd-logged_in-48.png"
+def test_theme_has_every_name_at_every_size_and_as_svg(tmp_path):
+    written = icons.write_theme(tmp_path)
+    assert len(written) == len(icons.theme_files())
     from PIL import Image
 
-    with Image.open(path) as im:
-        assert im.size == (48, 48)
-    mtime = path.stat().st_mtime_ns
-    assert icons.icon_file("logged_in", 48) == path
-    assert path.stat().st_mtime_ns == mtime
+    for name in [*icons.NAMES.values(), icons.APP_ICON]:
+        svg = tmp_path / "hicolor" / "scalable" / "apps" / f"{name}.svg"
+        assert svg.read_text().startswith("<svg ")
+        for size in icons.SIZES:
+            with Image.open(tmp_path / "hicolor" / f"{size}x{size}" / "apps" / f"{name}.png") as im:
+                assert im.size == (size, size)
+    # Unchanged files are not rewritten.
+    assert icons.write_theme(tmp_path) == []
+    assert icons.theme_file("error", 48, tmp_path).name == "trayd-token-error.png"
+
+
+def test_svg_and_png_are_the_same_drawing(tmp_path):
+    """The SVG (rendered by librsvg through GdkPixbuf, as hosts do) matches the PNG."""
+    gi = pytest.importorskip("gi")
+    gi.require_version("GdkPixbuf", "2.0")
+    from gi.repository import GdkPixbuf
+    from PIL import Image
+
+    for state in icons.STATES:
+        path = tmp_path / f"{state}.svg"
+        path.write_text(icons.svg(state))
+        pb = GdkPixbuf.Pixbuf.new_from_file_at_size(str(path), 64, 64)
+        out = tmp_path / f"{state}.png"
+        pb.savev(str(out), "png", [], [])
+        white = Image.new("RGBA", (64, 64), (255, 255, 255, 255))
+        a = Image.alpha_composite(white, Image.open(out).convert("RGBA")).convert("RGB")
+        b = Image.alpha_composite(white, icons.render_icon(state, 64)).convert("RGB")
+        diff = sum(abs(x - y) for pa, pb_ in zip(a.getdata(), b.getdata())
+                   for x, y in zip(pa, pb_)) / (64 * 64 * 3)
+        assert diff < 6, f"{state}: mean difference {diff:.1f} per channel"
 
 
 def test_render_returns_a_copy():

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from rig.timing import GROSS_HANG_S
+
 CHILD = r"""
 import logging, sys
 from gi.repository import GLib
@@ -56,5 +58,5 @@ def test_signal_stops_agent_whose_main_thread_runs_glib(trayd_env, dbus_session,
             proc.wait()
     err = proc.stderr.read()
     assert rc == 0, err
-    assert elapsed < 1.0, err
+    assert elapsed < GROSS_HANG_S, err
     assert "trayd agent stopped" in err

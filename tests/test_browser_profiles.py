@@ -79,3 +79,43 @@ def test_legacy_mozilla_dir_keeps_being_used(cli_env, home, tmp_path):
     status = _json(run_trayd("browser", "status", "--json", env=cli_env))
     paths = [Path(d["path"]).parent for d in status["databases"] if d["kind"] == "firefox"]
     assert paths == [home / ".mozilla/firefox"], status
+
+
+def test_register_and_root_install_while_firefox_runs(cli_env, home, tmp_path, pki,
+                                                      monkeypatch):
+    """NSS shared SQL databases: trayd writes while Firefox holds the profile open; nothing
+    is corrupted, Firefox keeps what trayd wrote across its own shutdown, and the user is
+    told to restart only because the browser is running."""
+    import sqlite3
+    import subprocess
+
+    from rig.browsers import FIREFOX as FF
+    from rig.browsers import WindowedBrowser, wait_for
+    from trayd.core import trust_roots
+    from trayd.platform import nss, trust_install
+
+    firefox_first_run(cli_env, tmp_path)
+    prof = next(d for d in nss.find_databases(home) if d.kind == "firefox")
+    idle = run_trayd("browser", "register", env=cli_env)
+    assert idle.returncode == 0 and "restart" not in idle.stdout.lower()  # not running
+    run_trayd("browser", "unregister", env=cli_env)
+    ff = WindowedBrowser([FF, "--headless", "--no-remote", "about:blank"],
+                         dict(cli_env, DISPLAY=""), tmp_path / "firefox.log")
+    try:
+        wait_for(lambda: nss.in_use(prof), 90, "Firefox holding cert9.db open")
+        reg = run_trayd("browser", "register", env=cli_env)
+        assert reg.returncode == 0, reg.stderr
+        assert "Firefox is running: restart the browser" in reg.stdout
+        monkeypatch.setenv("PCSCLITE_CSOCK_NAME", str(home / "no-pcscd.sock"))
+        trust_install.install_root(trust_roots.facts(pki.root_der))
+        for name in ("cert9.db", "key4.db"):
+            with sqlite3.connect(f"file:{prof.path / name}?mode=ro", uri=True) as con:
+                assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        ff.stop()
+    assert "opensc-pkcs11.so" in (prof.path / "pkcs11.txt").read_text()
+    listing = subprocess.run(["certutil", "-L", "-d", prof.spec], capture_output=True,
+                             text=True, check=True).stdout
+    assert "(trayd)" in listing
+    firefox_first_run(cli_env, tmp_path)  # Firefox starts fine on the profile afterwards
+    assert "opensc-pkcs11.so" in (prof.path / "pkcs11.txt").read_text()

@@ -104,6 +104,8 @@ def test_contents(deb: Path, extracted: Path) -> None:
         "usr/share/bash-completion/completions/trayd",
         "usr/share/icons/hicolor/48x48/apps/trayd.png",
         "usr/share/icons/hicolor/256x256/apps/trayd.png",
+        "usr/share/icons/hicolor/scalable/apps/trayd-token-logged-in.svg",
+        "usr/share/icons/hicolor/22x22/apps/trayd-token-error.png",
         "usr/lib/trayd/pyvenv.cfg",
         f"{site_rel}/trayd/locale/ja/LC_MESSAGES/trayd.mo",
         f"{site_rel}/trayd/locale/en/LC_MESSAGES/trayd.mo",

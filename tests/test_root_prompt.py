@@ -65,21 +65,11 @@ class _Identify:
 
 
 def _this_bus_notifier(dbus_session):
-    """The real D-Bus notifier, connected to THIS test's bus: libdbus caches the session
-    bus address per process, so an in-process agent would keep using the first test's."""
-    import dbus.bus
+    """The real D-Bus notifier, connected to THIS test's bus (an in-process agent would
+    otherwise keep the address of the first test's bus)."""
+    from trayd.platform.notifier import DbusNotifier
 
-    from trayd.platform.notifier import BUS_NAME, INTERFACE, OBJECT_PATH, DbusNotifier
-
-    class Notifier(DbusNotifier):
-        def _connect(self) -> None:
-            if self._bus is None:
-                self._bus = dbus.bus.BusConnection(dbus_session.address)
-            proxy = self._bus.get_object(BUS_NAME, OBJECT_PATH, introspect=False)
-            self._method = proxy.get_dbus_method("Notify", INTERFACE)
-            self.server = ("test",)
-
-    return Notifier()
+    return DbusNotifier(address=dbus_session.address)
 
 
 class AgentRun:
@@ -138,8 +128,7 @@ def _reinsert_expect_no_dialog(run: AgentRun, tok, hook: Path, widget: str) -> N
     _wait_removed(run, tok.reader)
     hook.unlink(missing_ok=True)
     tok.insert()
-    run.wait_checks(2)
-    time.sleep(1.0)
+    run.wait_checks(2)  # counted only after the check, and a dialog blocks the check
     assert not hook.exists() or widget not in json.loads(hook.read_text())["widgets"]
 
 
@@ -179,7 +168,10 @@ def test_headless_notifies_once_and_not_on_second_insertion(
         _wait_removed(run, tok.reader)
         tok.insert()
         run.wait_checks(2)
-        time.sleep(0.5)
+        # A marker through the same notification queue: anything the second check sent
+        # arrives before it.
+        run.agent.notify("marker")
+        notification_server.wait_for(lambda ns: any(n["summary"] == "marker" for n in ns))
         summaries = [n["summary"] for n in notification_server.notifications]
         assert summaries.count("Root certificate not installed") == 1, summaries
         assert len(run.identified) == 2

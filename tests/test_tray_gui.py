@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from rig.agent_process import AgentProcess
+from rig.timing import GROSS_HANG_S
 from rig.tray_driver import TrayDriver, wait_until
 from rig.xserver import have_gui_tools
 
@@ -37,7 +38,7 @@ def _start_agent(env: dict[str, str], log: Path, *args: str) -> AgentProcess:
 def desktop_env(gui_env, dbus_session, notification_server, tmp_path) -> dict[str, str]:
     env = {**gui_env, **dbus_session.env}
     env["TRAYD_UI_TEST_HOOK"] = str(tmp_path / "ui-hook.json")
-    env.pop("PYSTRAY_BACKEND", None)
+    env.pop("TRAYD_TRAY_BACKEND", None)
     return env
 
 
@@ -66,7 +67,7 @@ def _wait_menu_with(agent: AgentProcess, text: str, timeout: float = 30.0) -> No
 
 def test_icon_docks_with_appindicator_and_follows_the_token(tray_agent, driver, epass2003):
     log = tray_agent.log_text()
-    assert "pystray backend appindicator" in log
+    assert "tray: backend appindicator" in log
     icon = driver.icon_window()
     assert 16 <= icon.w <= 64 and 16 <= icon.h <= 64
     driver.wait_icon("none")
@@ -174,7 +175,7 @@ def test_signals_stop_the_agent_while_gtk_runs(tray_agent, driver, sig):
     driver.icon_window()
     rc, elapsed = tray_agent.stop(sig)
     assert rc == 0, tray_agent.log_text()[-2000:]
-    assert elapsed < 1.0, f"stopping took {elapsed:.2f}s"
+    assert elapsed < GROSS_HANG_S, f"stopping took {elapsed:.2f}s"
     assert "trayd agent stopped" in tray_agent.log_text()
 
 
@@ -207,7 +208,7 @@ def test_without_a_display_the_agent_runs_headless(trayd_env, dbus_session, noti
         assert agent.alive()
     finally:
         rc, elapsed = agent.stop()
-    assert rc == 0 and elapsed < 1.0
+    assert rc == 0 and elapsed < GROSS_HANG_S
 
 
 def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver):
@@ -234,7 +235,7 @@ def test_a_hung_or_crashed_dialog_cannot_take_the_agent_down(tray_agent, driver)
     driver.snap("tray-8-menu-while-a-dialog-hangs")
     driver.close_menus()
     rc, elapsed = tray_agent.stop(signal.SIGTERM)
-    assert rc == 0 and elapsed < 1.0, f"rc={rc} elapsed={elapsed:.2f}s"
+    assert rc == 0 and elapsed < GROSS_HANG_S, f"rc={rc} elapsed={elapsed:.2f}s"
     wait_until(lambda: not os.path.exists(f"/proc/{pid}") or
                open(f"/proc/{pid}/stat").read().split()[2] == "Z", 5, "hung dialog ended")
 
@@ -291,17 +292,17 @@ def test_without_a_session_bus_the_agent_runs_headless(gui_env, tray_host, artif
         assert agent.alive()
     finally:
         rc, elapsed = agent.stop(signal.SIGINT)
-    assert rc == 0 and elapsed < 1.0
+    assert rc == 0 and elapsed < GROSS_HANG_S
 
 
 def test_gtk_backend_fallback_docks_and_has_the_menu(desktop_env, tray_host, driver,
                                                      artifacts):
-    """Where the AppIndicator typelib is missing pystray falls back to Gtk.StatusIcon."""
-    env = dict(desktop_env, PYSTRAY_BACKEND="gtk")
+    """Where the AppIndicator typelib is missing the tray falls back to Gtk.StatusIcon."""
+    env = dict(desktop_env, TRAYD_TRAY_BACKEND="gtk")
     agent = _start_agent(env, artifacts / "tray-agent-gtk.log")
     try:
         agent.wait_log("tray: icon shown")
-        assert "pystray backend gtk" in agent.log_text()
+        assert "tray: backend gtk" in agent.log_text()
         driver.icon_window()
         driver.wait_icon("none")
         driver.choose(("Up", "Up", "Return"),  # 通知 (above 終了): toggles notifications
@@ -309,7 +310,7 @@ def test_gtk_backend_fallback_docks_and_has_the_menu(desktop_env, tray_host, dri
         driver.hover_tooltip()
     finally:
         rc, elapsed = agent.stop()
-    assert rc == 0 and elapsed < 1.0
+    assert rc == 0 and elapsed < GROSS_HANG_S
 
 
 def _config_text(env: dict[str, str]) -> str:

@@ -106,6 +106,12 @@ class Apdu:
         return self.raw[:4]
 
 
+# Status words some tokens give for a wrong PIN (the try still counts), and what OpenSC
+# 0.23's epass2003 driver makes of them (measured with pkcs11-tool --login).
+WRONG_PIN_AS_GENERAL_ERROR = b"\x6f\x00"  # -> CKR_GENERAL_ERROR
+WRONG_PIN_AS_DEVICE_ERROR = b"\x65\x81"   # -> CKR_DEVICE_ERROR
+
+
 class Epass2003Card(VirtualCard):
     """One token: file system, PIN state, RSA key, secure-messaging session."""
 
@@ -133,7 +139,11 @@ class Epass2003Card(VirtualCard):
         # True = drop (no reply), bytes = answer with them unprocessed, False = handle it
         self.before_apdu: Callable[[bytes], bool | bytes] | None = None
         self.signatures = 0
+        # Status word for a wrong PIN instead of 63Cx (the try is still counted): tokens
+        # that answer so reach the host as CKR_GENERAL_ERROR / CKR_DEVICE_ERROR (OpenSC#871).
+        self.wrong_pin_sw: bytes | None = None
         self.pin_checks = 0  # PIN responses the card compared (each one can cost a try)
+        self.last_pin_ok: bool | None = None  # outcome of the latest comparison
         self._reset_state()
 
     # --- state ----------------------------------------------------------------------------
@@ -325,12 +335,15 @@ class Epass2003Card(VirtualCard):
             return b"", SW_BLOCKED
         self.pin_checks += 1
         expected = _des3_cbc(self.pin_hash, challenge[:8])
+        self.last_pin_ok = expected == data
         if expected == data:
             self.tries_left = self.max_tries
             self.verified = True
             return b"", SW_OK
         self.verified = False
         self.tries_left -= 1
+        if self.wrong_pin_sw and self.tries_left:
+            return b"", self.wrong_pin_sw
         return b"", self._tries_sw()
 
     def _update_key(self, p1: int, p2: int, data: bytes, le: int | None) -> tuple[bytes, bytes]:

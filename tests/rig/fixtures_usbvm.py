@@ -9,10 +9,12 @@
   plugs it into the guest's USB bus, `tok.remove()` pulls it. Use `plug(tok)`/`pull(tok)`
   helpers from this module to wait for the guest's notification too.
 
-Console, QEMU and guest logs of a failed module are under tests/_artifacts/usbvm/.
+Console, QEMU and guest logs of the last module run, and boot.json (accelerator, boot
+seconds), are under tests/_artifacts/usbvm/.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,9 +35,17 @@ def usbvm(tmp_path_factory: pytest.TempPathFactory, artifacts: Path):
     vm = UsbVm(work / "vm", free_port_pair(), out=work)
     vm.start()
     yield vm
-    vm.stop()
     keep = artifacts / "usbvm"
     keep.mkdir(parents=True, exist_ok=True)
+    (keep / "boot.json").write_text(json.dumps({"accel": vm.accel,
+                                                "boot_seconds": round(vm.boot_seconds, 1)}))
+    try:  # the guest's agent and pcscd logs, for a failure in CI
+        logs = vm.channel.call("run", timeout=60, argv=[
+            "sh", "-c", "tail -n 400 /tmp/usbvm/agent*.log /tmp/usbvm/pcscd.log"])
+        (keep / "guest-logs.txt").write_text(logs["stdout"], encoding="utf-8")
+    except Exception:  # noqa: BLE001 - a dead guest has nothing more to say
+        pass
+    vm.stop()
     for name in ("vm/console.log", "vm/qemu.log", "notifs.jsonl", "status.jsonl",
                  "usb.jsonl"):
         src = work / name

@@ -144,7 +144,7 @@ class Agent:
 
     def __init__(self, config: Config, *, tray: bool = True, notifier=None,
                  language: str | None = None) -> None:
-        from trayd.icons import icon_file
+        from trayd.icons import theme_file
         from trayd.platform.launcher import Launcher
         from trayd.platform.notifier import create_notifier
 
@@ -169,9 +169,10 @@ class Agent:
         self.monitor = PcscMonitor(self.bus.post)
         self.worker = NotificationWorker(
             notifier or create_notifier(),
-            icon_path=lambda state: str(icon_file(state)),
+            icon_path=lambda state: str(theme_file(state) or ""),
             timeout_ms=lambda: (self.config.notification_timeout * 1000
                                 if self.config.notification_timeout > 0 else -1),
+            actions=self._notice_actions, on_action=self._on_notice_action,
         )
         self.policy = NotificationPolicy(
             config, deliver=self.worker.deliver,
@@ -251,6 +252,34 @@ class Agent:
     def set_main_loop_owner(self, owner: MainLoopOwner) -> None:
         self._owner = owner
 
+    # -- notification actions -----------------------------------------------------------
+    def _notice_actions(self, notice: Notice) -> list[tuple[str, str]]:
+        """What an insert notification offers (notification worker thread).
+
+        Only while a GLib loop runs (the tray's): that loop delivers ActionInvoked.
+        「ルート証明書をインストール…」 only before trayd installed any root."""
+        from trayd.core import trust_state
+        from trayd.i18n import _
+
+        owner = self._owner
+        if owner is None or not getattr(owner, "loop_running", lambda: False)():
+            return []
+        actions = [("manage", _("Open the management tool"))]
+        if self.component("root_prompt") is not None and not trust_state.load().roots:
+            actions.append(("root-install", _("Install root certificate…")))
+        return actions
+
+    def _on_notice_action(self, key: str, notice: Notice) -> None:
+        """The user picked an action (GLib loop thread: quick work only)."""
+        if key == "manage":
+            self.launcher.ui("manage")
+        elif key == "root-install":
+            prompt = self.component("root_prompt")
+            if prompt is not None and hasattr(prompt, "offer_again"):
+                prompt.offer_again(notice.token or None)
+        else:
+            log.info("notification action %r ignored", key)
+
     def notify(self, summary: str, body: str = "", icon_state: str = "present") -> None:
         """A desktop notification from a component (silent if notifications are off)."""
         if not self.config.notifications:
@@ -287,7 +316,8 @@ class Agent:
             watcher = _SignalWatcher(self.request_stop)
         try:
             self.worker.start()
-            # Draw the notification icons now, not on the first insertion (~10 ms).
+            # The icon theme the notifications (and the tray) name: a checkout builds
+            # build/icons once (~0.3 s), off the main thread.
             self.worker.submit(self._prepare_icons)
             for component in self._components:
                 try:
@@ -321,10 +351,9 @@ class Agent:
 
     @staticmethod
     def _prepare_icons() -> None:
-        from trayd.icons import STATES, icon_file
+        from trayd.icons import ensure_theme
 
-        for state in STATES:
-            icon_file(state)
+        ensure_theme()
 
     def _shutdown(self) -> None:
         t0 = time.monotonic()

@@ -118,6 +118,10 @@ class RootPrompt:
     def check_token(self, serial: str, label: str, ignore_declined: bool = False) -> None:
         from trayd.platform import trust_install
 
+        follow = self.agent.component("browser_follow") \
+            if hasattr(self.agent, "component") else None
+        if follow is not None:  # new databases get accepted roots first: no second question
+            follow.look()
         certs = self.token_certificates(serial)
         cands = trust_roots.candidates(certs, trust_roots.load_bundle(), serial)
         log.info("root prompt: token %s: %d certificate(s), %d CA candidate(s)",

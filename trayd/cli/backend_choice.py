@@ -46,7 +46,10 @@ def open_backend(cfg: Config) -> Iterator[TokenBackend]:
     if backend is None:
         from trayd.core.token_service import LocalTokenService
 
+        log.debug("no agent answers: using the token locally")
         backend = LocalTokenService(cfg)
+    else:
+        log.debug("using the agent's token service (pid %s)", getattr(backend, "agent_pid", "?"))
     try:
         yield backend
     finally:

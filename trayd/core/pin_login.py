@@ -29,7 +29,8 @@ REMOVED_RVS = frozenset(rv for rv, (_n, kind) in ckr.CKR.items() if kind == "rem
 # 63C0 (the try that locked it) surfaces as one of these, but so does a VERIFY that OpenSC
 # resent itself after 6988 and the card refused (6985, no PIN check). So they count as a
 # wrong PIN only on the confirmed last try (then the token is locked); otherwise the user
-# is told the outcome is unclear and the PIN is not sent again.
+# is told the outcome is unclear and the PIN is not sent again, but the failure counts
+# towards the last-try question (a token may answer every wrong PIN so, OpenSC#871).
 VAGUE_LOGIN_RVS = frozenset({ckr.GENERAL_ERROR, ckr.DEVICE_ERROR, ckr.FUNCTION_FAILED})
 PIN_ANSWERS = frozenset({ckr.PIN_INCORRECT, ckr.PIN_LOCKED, ckr.PIN_LEN_RANGE, ckr.PIN_INVALID})
 
@@ -109,7 +110,9 @@ def login_on(svc: LocalTokenService, slot: _Slot, session: Any, pin: str,
         raise E.PinLocked(serial=serial)
     if rv in coexistence.COLLISION_RVS and not coexistence.owns_session(svc, slot):
         # Taken during the login: the PIN may have reached the card. Neither resent
-        # nor counted; the user decides (TokenBusy says so).
+        # nor counted; the user decides (TokenBusy says so). A fresh handle for the
+        # next try (0.24+ stops SM on a handle that saw a plain 6988).
+        coexistence.reinit(svc, f"{operation}: {ckr.name(rv)}, session taken")
         raise coexistence.busy(serial, operation, pin_may_be_checked=True)
     if rv in VAGUE_LOGIN_RVS and svc.counter.needs_last_try_confirmation(serial,
                                                                          svc.max_tries):
@@ -122,6 +125,12 @@ def login_on(svc: LocalTokenService, slot: _Slot, session: Any, pin: str,
         raise E.WrongPin(tries_left=tries_left(svc._find(serial).info.flags),
                          failures_seen=seen, max_tries=svc.max_tries)
     if rv in VAGUE_LOGIN_RVS:
+        # Not provably unevaluated (0.24+ answers a plain 6988 this way too): not resent,
+        # but counted towards the last-try question: a token that answers every wrong PIN
+        # so (OpenSC#871) must still get it; at worst it comes one try early. A fresh
+        # module handle so the user's next try does not meet a stopped SM.
+        svc.counter.record_failure(serial)
+        coexistence.reinit(svc, f"{operation}: {ckr.name(rv)}")
         raise E.TokenError(code=ckr.name(rv), detail=operation, rv=rv, kind="login_unclear",
                            operation=operation)
     if rv == ckr.PIN_LEN_RANGE:

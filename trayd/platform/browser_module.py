@@ -109,18 +109,23 @@ def register(library: str | None = None, home: Path | None = None) -> list[Modul
         if before.state != "absent":
             out.append(before)
             continue
-        nss.add_module(db, MODULE_NAME, library)
-        with trust_state.Update() as st:
-            st.modules.append(trust_state.RegisteredModule(
-                database=str(db.path), name=MODULE_NAME, library=library,
-                at=trust_state.now()))
-        after = db_status(db, home)
-        if after.state != "registered_by_trayd":
-            raise NssToolError(tool="modutil", database=str(db.path),
-                               detail=f"{MODULE_NAME!r} not listed after adding it")
-        log.info("registered %s in %s", library, db.path)
-        out.append(after)
+        out.append(register_in(db, library, home))
     return out
+
+
+def register_in(db: nss.NssDatabase, library: str, home: Path | None = None) -> ModuleStatus:
+    """Add OpenSC to one database that does not reach it yet, record it, verify it."""
+    nss.add_module(db, MODULE_NAME, library)
+    with trust_state.Update() as st:
+        st.modules.append(trust_state.RegisteredModule(
+            database=str(db.path), name=MODULE_NAME, library=library,
+            at=trust_state.now()))
+    after = db_status(db, home)
+    if after.state != "registered_by_trayd":
+        raise NssToolError(tool="modutil", database=str(db.path),
+                           detail=f"{MODULE_NAME!r} not listed after adding it")
+    log.info("registered %s in %s", library, db.path)
+    return after
 
 
 def unregister(home: Path | None = None) -> list[tuple[nss.NssDatabase, str]]:

@@ -123,6 +123,42 @@ def ensure_databases(home: Path | None = None) -> tuple[list[NssDatabase], NssDa
     return find_databases(h), created
 
 
+def in_use(db: NssDatabase) -> list[int]:
+    """PIDs of the user's processes that hold this database open (a running browser).
+
+    Why /proc and not a lock file: every NSS program (Firefox, Chromium, Thunderbird)
+    keeps `cert9.db` / `key4.db` open through SQLite while it runs, whatever its own
+    profile lock looks like. Writing beside it is safe (NSS's shared SQL databases lock
+    per transaction), but a running browser reads `pkcs11.txt` only at start-up."""
+    names = {str(db.path / "cert9.db"), str(db.path / "key4.db")}
+    try:
+        names |= {str((db.path / "cert9.db").resolve()), str((db.path / "key4.db").resolve())}
+    except OSError:
+        pass
+    pids = []
+    me = os.getuid()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != me:
+                continue
+            if any(link in names for link in _fd_links(entry.name)):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def _fd_links(pid: str):
+    with os.scandir(f"/proc/{pid}/fd") as fds:
+        for fd in fds:
+            try:
+                yield os.readlink(fd.path)
+            except OSError:
+                continue
+
+
 # ---------------------------------------------------------------- running the tools
 
 def _run(tool: str, db: NssDatabase | Path | str, args: list[str],

@@ -224,13 +224,48 @@ def is_mozilla(family: str) -> bool:
     return family.startswith(("firefox", "thunderbird"))
 
 
-def watch_dirs(home: Path) -> list[Path]:
-    """Directories whose changes can mean a new database: each profile root and each
-    Chromium database's parent chain up to HOME (the agent watches the deepest existing
-    one and moves down as directories appear)."""
-    dirs = [r.path for r in mozilla_roots(home)]
-    dirs += [c.path for c in chromium_dbs(home)]
-    return dirs
+def _deepest_existing(path: Path, home: Path) -> Path | None:
+    """`path` or its nearest existing ancestor, not above HOME."""
+    for candidate in (path, *path.parents):
+        if candidate.is_dir():
+            return candidate
+        if candidate == home:
+            return None
+    return None
+
+
+def watch_targets(home: Path) -> set[Path]:
+    """Directories whose new entries can mean a new database, for the agent's watcher.
+
+    A profile root that exists is watched (new profile directories); so is each of its profiles that has no `cert9.db` yet (Firefox
+    writes it on the profile's first start). A profile with its database is not watched:
+    a running browser writes there all day, and nothing of that concerns trayd. A place
+    that does not exist yet is watched through its nearest existing ancestor."""
+    out: set[Path] = set()
+    for root in mozilla_roots(home):
+        if root.path.is_dir():
+            out.add(root.path)
+            for _name, prof in mozilla_profiles(root.path):
+                if not (prof / "cert9.db").is_file():
+                    near = _deepest_existing(prof, home)
+                    if near is not None:
+                        out.add(near)
+            try:
+                subdirs = [c for c in root.path.iterdir() if c.is_dir()]
+            except OSError:
+                subdirs = []
+            out.update(c for c in subdirs
+                       if not (c / "cert9.db").is_file() and "." in c.name)
+        else:
+            near = _deepest_existing(root.path, home)
+            if near is not None:
+                out.add(near)
+    for db in chromium_dbs(home):
+        if not (db.path / "cert9.db").is_file():
+            near = _deepest_existing(db.path, home)
+            if near is not None:
+                out.add(near)
+    return out
 
 
 def without_database(dbs: list, home: Path) -> list[InstalledBrowser]:

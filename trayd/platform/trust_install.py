@@ -105,7 +105,7 @@ def install_root(cert: CertFacts, others: Sequence[CertFacts] = (),
     failures: list[NssToolError] = []
     for db in dbs:
         try:
-            changes.append(_install_in(db, cert))
+            changes.append(install_in(db, cert))
         except NssToolError as exc:  # one broken profile must not block the others
             log.error("root %s not installed in %s: %s", cert.sha256[:16], db.path, exc.detail)
             failures.append(exc)
@@ -114,7 +114,8 @@ def install_root(cert: CertFacts, others: Sequence[CertFacts] = (),
     return changes
 
 
-def _install_in(db: nss.NssDatabase, cert: CertFacts) -> Change:
+def install_in(db: nss.NssDatabase, cert: CertFacts) -> Change:
+    """Trust `cert` as a CA in one database, record what changed, verify."""
     existing = nss.find_by_sha256(db, cert.sha256)
     if existing and existing.ssl_ca_trusted:
         return Change(db, "already_trusted", existing.nickname)

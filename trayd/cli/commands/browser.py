@@ -89,7 +89,15 @@ def run_register(args: argparse.Namespace, cfg: Config) -> int:
         print_json({"module": library, "databases": [s.to_json() for s in statuses]})
         return 0
     _print(statuses)
-    print(_("Restart the browser so it loads the module."))
+    from trayd.platform import nss
+
+    # A running browser reads pkcs11.txt only at start-up; one that is not running picks
+    # the module up when it starts.
+    running = [s.database for s in statuses
+               if s.state == "registered_by_trayd" and nss.in_use(s.database)]
+    if running:
+        print(_("{browsers} is running: restart the browser so it loads the module.").format(
+            browsers=", ".join(dict.fromkeys(db.browser for db in running))))
     return 0
 
 

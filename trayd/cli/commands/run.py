@@ -21,6 +21,7 @@ COMPONENT_MODULES: tuple[str, ...] = (
     "trayd.agent.token_component",
     "trayd.ipc.server",
     "trayd.agent.root_prompt",
+    "trayd.agent.browser_follow",
     "trayd.ui.tray",
 )
 TRAY_MODULE = "trayd.ui.tray"

@@ -148,7 +148,7 @@ class BrowserOffer:
             yes = ask_yes_no(root, _("Do you want to use the USB token (ePass2003) in your web "
                                      "browsers? trayd registers the OpenSC module in the "
                                      "browsers' certificate databases."),
-                             kind="question", default_yes=True, name="browser")
+                             kind="question", default_yes=False, name="browser")
         finally:
             try:
                 root.destroy()

@@ -1,0 +1,66 @@
+"""End to end through the real `trayd run`: bursts, and what `-v` really logs.
+
+The notification policy is tested as pure logic elsewhere; here the real agent (PC/SC
+monitor on the private pcscd, D-Bus notifier, the recording notification server) must
+schedule the burst summary itself, and `-v` must produce debug output without the PIN.
+"""
+from __future__ import annotations
+
+import re
+import threading
+
+from rig.trayd_cli import run_trayd
+from test_agent_hotplug import INSERTED, REMOVED, EPassShell, Slot
+
+SUMMARY = re.compile(r"^トークンの抜き差しがさらに (\d+) 回ありました。$")
+NOTHING_IN = "現在、トークンは挿入されていません。"
+PIN = "73915820"  # distinctive: in no serial, ID or certificate
+
+
+def _cycle(port: int, times: int) -> None:
+    slot = Slot(EPassShell(), port)
+    for _ in range(times):
+        slot.insert()
+        slot.remove()
+
+
+def test_burst_gives_individual_notices_and_one_summary(trayd_agent, notification_server,
+                                                        pcscd_up):
+    agent = trayd_agent()
+    # Both readers at once: 12 transitions in about two seconds, well over the limit of
+    # 5 within the 2 s window.
+    threads = [threading.Thread(target=_cycle, args=(pcscd_up.port(i), 3)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    agent.wait_log("CardRemoved(", count=6)
+    seen = agent.log_text().count("CardInserted(") + agent.log_text().count("CardRemoved(")
+    assert seen == 12, agent.log_text()
+    notes = notification_server.wait_for(
+        lambda ns: any(SUMMARY.match(n["summary"]) for n in ns), timeout=20)
+    single = [n for n in notes if n["summary"] in (INSERTED, REMOVED)]
+    summaries = [n for n in notes if SUMMARY.match(n["summary"])]
+    assert len(summaries) == 1, [n["summary"] for n in notes]
+    more = int(SUMMARY.match(summaries[0]["summary"]).group(1))
+    assert len(single) >= 5 and len(single) + more == seen, [n["summary"] for n in notes]
+    assert summaries[0]["body"] == NOTHING_IN
+    assert notes[-1] is summaries[0]  # nothing individual after the summary
+
+
+def test_verbose_agent_logs_debug_but_never_the_pin(trayd_agent, notification_server,
+                                                    trayd_env, dbus_session, epass2003):
+    agent = trayd_agent("run", "--no-tray", "-v")
+    tok = epass2003(pin=PIN)
+    env = {**trayd_env, **dbus_session.env}
+    r = run_trayd("-v", "login", "--pin-stdin", env=env, input=PIN + "\n")
+    assert r.returncode == 0, r.stderr
+    assert tok.pin_accepted
+    r2 = run_trayd("-v", "logout", env=env)
+    assert r2.returncode == 0, r2.stderr
+    agent.wait_log("ipc: pid", count=2)
+    log = agent.log_text()
+    assert re.search(r"^DEBUG ", log, re.M), log[-2000:]
+    assert re.search(r"^DEBUG ", r.stderr, re.M), r.stderr  # the CLI's own -v too
+    for text in (log, r.stdout, r.stderr, r2.stdout, r2.stderr):
+        assert PIN not in text
