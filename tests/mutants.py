@@ -74,7 +74,9 @@ MUTANTS = (
            "trayd/core/monitor.py",
            "self._tracker.states_returned(states, ignore_counters=fresh))",
            "self._tracker.states_returned(states, ignore_counters=False))",
-           ("tests/test_monitor_restart.py::test_pcscd_restart_with_a_token_left_in_is_quiet",)),
+           ("tests/test_monitor_restart.py::test_pcscd_restart_with_a_token_left_in_is_quiet",
+            "tests/test_agent_e2e.py::"
+            "test_pcscd_restart_with_a_token_left_in_gives_no_removal_or_insertion")),
     Mutant("verbose-ignored", "-v does not turn on debug logging",
            "trayd/cli/__init__.py",
            "level = logging.DEBUG if verbosity > 0 else",
