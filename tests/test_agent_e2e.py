@@ -56,7 +56,7 @@ def test_verbose_agent_logs_debug_but_never_the_pin(trayd_agent, notification_se
     env = {**trayd_env, **dbus_session.env}
     r = run_trayd("-v", "login", "--pin-stdin", env=env, input=PIN + "\n")
     assert r.returncode == 0, r.stderr
-    assert tok.logged_in
+    assert tok.pin_accepted
     r2 = run_trayd("-v", "logout", env=env)
     assert r2.returncode == 0, r2.stderr
     agent.wait_log("ipc: pid", count=2)

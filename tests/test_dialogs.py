@@ -59,7 +59,7 @@ def test_login_with_soft_keyboard_ignores_physical_keys(epass2003, ui_app, ui_sn
     app.click("pin.ok")
     app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 60,
              "login through the soft keyboard")
-    assert tok.logged_in
+    assert tok.pin_accepted
     assert tok.tries_left == 10  # no wrong try was spent
 
 
@@ -294,7 +294,7 @@ def test_standalone_login_dialog_exit_codes(epass2003, ui_app):
     app.widget("pin.entry", timeout=60)
     app.click("pin.cancel")
     assert app.wait_exit() == 6
-    assert not tok.logged_in
+    assert not tok.pin_accepted
 
     app = ui_app("login", "--token", tok.serial)
     app.type_into("pin.entry", tok.pin)
@@ -401,4 +401,4 @@ def test_busy_feedback_while_the_token_is_slow(epass2003, ui_app, ui_snap):
                      5, "a heartbeat while busy")
     assert later["widgets"]["pin.ok"]["disabled"]
     app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 60, "login")
-    assert tok.logged_in
+    assert tok.pin_accepted

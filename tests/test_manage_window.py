@@ -80,7 +80,7 @@ def test_login_typed_shows_token_info_then_logout(epass2003, ui_app, ui_snap):
     values = {r["text"]: r["values"][0] for r in info}
     assert values["シリアル番号"] == tok.serial
     assert values["状態"] == "ログイン中"
-    assert tok.logged_in
+    assert tok.pin_accepted
     ui_snap("manage-logged-in")
 
     app.click("manage.login")  # now ログアウト
@@ -133,7 +133,7 @@ def test_two_tokens_each_with_its_own_state(epass2003, ui_app):
     app.type_into("pin.entry", b.pin)
     app.click("pin.ok")
     app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 60, "b logged in")
-    assert b.logged_in and not a.logged_in
+    assert b.pin_accepted and not a.pin_accepted
     app.click_row("manage.tree", f"t:{a.serial}")
     app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログイン", 10,
              "the button follows the selected token")
@@ -142,7 +142,7 @@ def test_two_tokens_each_with_its_own_state(epass2003, ui_app):
     assert f"t:{b.serial}" in tree_iids(app.state())
     # The other token's login survives: the selection falls back to it, still logged in.
     app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 10, "b still in")
-    assert b.logged_in
+    assert b.pin_accepted
 
 
 def test_second_window_is_refused(epass2003, ui_app):

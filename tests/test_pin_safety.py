@@ -94,7 +94,7 @@ def _key_access(tok, since: int) -> list[str]:
 def test_export_while_logged_in_local(service3, epass2003, tmp_path):
     tok = epass2003()
     service3.login(tok.serial, PIN)
-    assert tok.logged_in
+    assert tok.pin_accepted
     mark, signed = len(tok.plain_log), tok.card.signatures
     out = service3.export_certificate(tok.serial, "01", tmp_path / "user.cer")
     assert out.read_bytes() == tok.user_cert_der
@@ -111,7 +111,7 @@ def test_export_while_logged_in_through_the_agent(trayd_agent, notification_serv
     r = run_trayd("login", "--pin-stdin", env=env, input=PIN + "\n")
     assert r.returncode == 0, r.stderr
     agent.wait_log("ipc: pid")
-    assert tok.logged_in
+    assert tok.pin_accepted
     mark, signed = len(tok.plain_log), tok.card.signatures
     for cert_id, want in (("01", tok.user_cert_der), ("02", tok.root_cert_der)):
         out = tmp_path / f"{cert_id}.cer"

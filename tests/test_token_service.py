@@ -88,7 +88,7 @@ def test_two_tokens_at_once(service, epass2003):
     assert e.value.present == 2
     assert {c.token_serial for c in service.list_certificates()} == {a.serial, b.serial}
     service.login(b.serial, "87654321")
-    assert b.logged_in and not a.logged_in
+    assert b.pin_accepted and not a.pin_accepted
     with pytest.raises(E.WrongPin):
         service.login(a.serial, "87654321")
     assert service.pin_failures(a.serial) == 1 and service.pin_failures(b.serial) == 0
@@ -98,7 +98,7 @@ def test_two_tokens_at_once(service, epass2003):
 def test_login_logout_and_state_events(service, epass2003):
     tok = epass2003()
     info = service.login(tok.serial, PIN)
-    assert info.logged_in and tok.logged_in
+    assert info.logged_in and tok.pin_accepted
     assert service.list_tokens()[0].logged_in is True
     service.logout(tok.serial)
     assert service.list_tokens()[0].logged_in is False

@@ -143,6 +143,7 @@ class Epass2003Card(VirtualCard):
         # that answer so reach the host as CKR_GENERAL_ERROR / CKR_DEVICE_ERROR (OpenSC#871).
         self.wrong_pin_sw: bytes | None = None
         self.pin_checks = 0  # PIN responses the card compared (each one can cost a try)
+        self.last_pin_ok: bool | None = None  # outcome of the latest comparison
         self._reset_state()
 
     # --- state ----------------------------------------------------------------------------
@@ -334,6 +335,7 @@ class Epass2003Card(VirtualCard):
             return b"", SW_BLOCKED
         self.pin_checks += 1
         expected = _des3_cbc(self.pin_hash, challenge[:8])
+        self.last_pin_ok = expected == data
         if expected == data:
             self.tries_left = self.max_tries
             self.verified = True

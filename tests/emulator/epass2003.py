@@ -220,7 +220,15 @@ class Epass2003:
 
     @property
     def logged_in(self) -> bool:
+        """The card's PIN state right now. A new SM session or a reset clears it, and trayd
+        resets the card after its own work (coexistence.hand_back): to check that a login
+        went through, use `pin_accepted`."""
         return self.card.verified
+
+    @property
+    def pin_accepted(self) -> bool:
+        """Whether the card's latest PIN check succeeded (False before any check)."""
+        return bool(self.card.last_pin_ok)
 
     def pin_matches(self, pin: str) -> bool:
         return pin_key(pin.encode()) == self.card.pin_hash

@@ -51,6 +51,8 @@ class Pkcs11Peer:
         self.proc = subprocess.Popen(args, env=dict(env), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._log, text=True)
         self.ready = self._read()  # {"ok": true, "token": label} once the token is found
+        # OpenSC's version as the module reports it, e.g. (0, 23)
+        self.library_version: tuple[int, int] = tuple(self.ready.get("library_version", (0, 0)))
 
     def _read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -125,7 +127,7 @@ def _serve(module: str, serial: str | None) -> int:
         return 1
     token = tokens[0]
     session = token.open()
-    say(ok=True, token=token.label)
+    say(ok=True, token=token.label, library_version=list(lib.library_version))
     for line in sys.stdin:
         cmd = json.loads(line)
         op = cmd.get("op")

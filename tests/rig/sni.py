@@ -151,6 +151,44 @@ class SniItem:
                                            int(time.time()) & 0xFFFFFFFF)), None)
         return node
 
+    # -- signals -------------------------------------------------------------------------
+    def watch_layout(self) -> list[tuple[float, int]]:
+        """Record every com.canonical.dbusmenu.LayoutUpdated (time.monotonic(), revision)
+        from now on, on a helper thread with its own GLib main context; returns the list
+        (appended to as signals arrive)."""
+        from gi.repository import GLib
+
+        seen: list[tuple[float, int]] = []
+        ready = threading.Event()
+
+        def run() -> None:
+            ctx = GLib.MainContext.new()
+            ctx.push_thread_default()
+            conn = _bus(self.address)  # signals are dispatched in the context that connects
+
+            def on_signal(_c, _sender, _path, _iface, _name, params, *_a) -> None:
+                seen.append((time.monotonic(), int(params.unpack()[0])))
+
+            conn.signal_subscribe(self.bus_name, MENU_IFACE, "LayoutUpdated", None, None,
+                                  0, on_signal)
+            tick = GLib.timeout_source_new(200)
+            tick.set_callback(lambda *_a: True)
+            tick.attach(ctx)
+            ready.set()
+            while not self._stop_watch.is_set():
+                ctx.iteration(True)
+
+        self._stop_watch = threading.Event()
+        threading.Thread(target=run, name="sni-layout-watch", daemon=True).start()
+        ready.wait(5)
+        return seen
+
+    def close(self) -> None:
+        """Stop the LayoutUpdated recorder (it wakes every 0.2 s to look)."""
+        stop = getattr(self, "_stop_watch", None)
+        if stop is not None:
+            stop.set()
+
     def wait(self, pred: Callable[[], Any], timeout: float, what: str) -> Any:
         deadline = time.monotonic() + timeout
         last: Any = None
@@ -231,8 +269,9 @@ class SniDesktop:
 
     def start_host(self) -> None:
         log = open(self.workdir / "sni-host.log", "ab")
-        self.host = subprocess.Popen(["gtk-sni-tray-standalone", "--top", "--right",
-                                      "--size", "32"], env=self.env, stdout=log,
+        self.host = subprocess.Popen(["gtk-sni-tray-standalone", "--top", "--end",
+                                      "--size", "32", "--color", "#dddddd"],
+                                     env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         log.close()

@@ -31,6 +31,16 @@ The rules, applied by the token service:
 - C_Login answered CKR_GENERAL_ERROR/DEVICE_ERROR/FUNCTION_FAILED and a `probe` right
   after fails: the session was taken during the login; the PIN may have reached the card,
   so it is NOT resent and NOT counted; the user is told to try again (`TokenBusy`).
+
+The other direction (`hand_back`): whatever trayd did, it took the SM session, and on
+OpenSC 0.24+ the other application cannot get it back by itself (its handle is dead on
+the plain 6988). A card *reset* is the one event every OpenSC version recovers from on
+its own: the next transaction sees SCARD_W_RESET_CARD, re-authenticates (4 APDUs) and
+re-verifies the PIN it cached. So after each operation that touched a token trayd resets
+that card through PC/SC. The PKCS#11 login state of every process survives (measured:
+0.23 and 0.26 keep `logged_in`, no re-bind); the card's own PIN state does not, which
+also means nothing can sign through trayd's session without OpenSC re-verifying. An idle
+trayd sends nothing and resets nothing.
 """
 from __future__ import annotations
 
@@ -78,6 +88,21 @@ def reinit(svc: LocalTokenService, why: str) -> None:
     svc.reinits += 1
     for serial in lost:
         svc._notify(serial, False, svc.counter.seen_locked(serial))
+
+
+def hand_back(svc: LocalTokenService) -> None:
+    """Reset every card this operation touched, so other applications re-authenticate by
+    themselves (see the module docstring). Never raises: this is courtesy, not work."""
+    from trayd.core import pcsc
+
+    touched, svc._touched = svc._touched, set()
+    for reader in sorted(touched):
+        try:
+            done = pcsc.reset_card(reader)
+        except Exception:  # noqa: BLE001
+            done = False
+        log.debug("hand back %s: card reset %s", reader, "done" if done else "not possible")
+        svc.handbacks += int(done)
 
 
 def probe(svc: LocalTokenService, session: Any) -> int:

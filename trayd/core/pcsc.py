@@ -88,3 +88,34 @@ def snapshot() -> list[ReaderState]:
         return result
     finally:
         scard.SCardReleaseContext(ctx)
+
+
+def reset_card(slot_description: str) -> bool:
+    """Reset the card in the reader OpenSC calls `slot_description` (SCardDisconnect with
+    SCARD_RESET_CARD on a shared connection); False when it could not be done.
+
+    Why (see `coexistence.hand_back`): every other PKCS#11 process then sees the reset on
+    its next transaction and re-authenticates by itself, on every OpenSC version. pcscd
+    waits for another process's running transaction before it resets.
+    """
+    from trayd.core.slot_cache import reader_matches
+
+    rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if rc != scard.SCARD_S_SUCCESS:
+        return False
+    try:
+        rc, readers = scard.SCardListReaders(ctx, [])
+        if rc != scard.SCARD_S_SUCCESS:
+            return False
+        for reader in readers:
+            if not reader_matches(reader, slot_description):
+                continue
+            rc, handle, _proto = scard.SCardConnect(
+                ctx, reader, scard.SCARD_SHARE_SHARED,
+                scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+            if rc != scard.SCARD_S_SUCCESS:
+                return False
+            return scard.SCardDisconnect(handle, scard.SCARD_RESET_CARD) == scard.SCARD_S_SUCCESS
+        return False
+    finally:
+        scard.SCardReleaseContext(ctx)

@@ -110,7 +110,9 @@ def login_on(svc: LocalTokenService, slot: _Slot, session: Any, pin: str,
         raise E.PinLocked(serial=serial)
     if rv in coexistence.COLLISION_RVS and not coexistence.owns_session(svc, slot):
         # Taken during the login: the PIN may have reached the card. Neither resent
-        # nor counted; the user decides (TokenBusy says so).
+        # nor counted; the user decides (TokenBusy says so). A fresh handle for the
+        # next try (0.24+ stops SM on a handle that saw a plain 6988).
+        coexistence.reinit(svc, f"{operation}: {ckr.name(rv)}, session taken")
         raise coexistence.busy(serial, operation, pin_may_be_checked=True)
     if rv in VAGUE_LOGIN_RVS and svc.counter.needs_last_try_confirmation(serial,
                                                                          svc.max_tries):
@@ -123,9 +125,12 @@ def login_on(svc: LocalTokenService, slot: _Slot, session: Any, pin: str,
         raise E.WrongPin(tries_left=tries_left(svc._find(serial).info.flags),
                          failures_seen=seen, max_tries=svc.max_tries)
     if rv in VAGUE_LOGIN_RVS:
-        # Counted all the same: a token that answers every wrong PIN so (OpenSC#871) must
-        # still get the last-try question; at worst it comes one try early.
+        # Not provably unevaluated (0.24+ answers a plain 6988 this way too): not resent,
+        # but counted towards the last-try question: a token that answers every wrong PIN
+        # so (OpenSC#871) must still get it; at worst it comes one try early. A fresh
+        # module handle so the user's next try does not meet a stopped SM.
         svc.counter.record_failure(serial)
+        coexistence.reinit(svc, f"{operation}: {ckr.name(rv)}")
         raise E.TokenError(code=ckr.name(rv), detail=operation, rv=rv, kind="login_unclear",
                            operation=operation)
     if rv == ckr.PIN_LEN_RANGE:

@@ -51,6 +51,7 @@ class SlotCache:
     _pslots: dict[int, Any]
     _held: dict[str, Any]
     counter: Any
+    _touched: set[str]
 
     def _slots(self) -> list[_Slot]:
         """Slots with a token: ONE C_GetSlotList (OpenSC re-detects cards on each call,
@@ -75,6 +76,7 @@ class SlotCache:
                 cached = (description.strip(), info.serial)
                 self._readers[slot_id] = cached
             out.append(_Slot(slot_id, cached[0], info))
+        self._touched.update(s.reader for s in out)  # C_GetSlotList may have used the card
         present = {s.info.serial for s in out}
         for serial in [s for s in self._held if s not in present]:
             self._drop_held(serial)

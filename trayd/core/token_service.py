@@ -73,6 +73,8 @@ class LocalTokenService(SlotCache):
         self._pslots: dict[int, Any] = {}  # slot id -> python-pkcs11 Slot
         self._closed = False
         self.reinits = 0  # module re-initialisations (coexistence), for tests and logs
+        self.handbacks = 0  # card resets after trayd's own work (coexistence.hand_back)
+        self._touched: set[str] = set()  # slot descriptions of tokens this operation used
 
     # --- plumbing ----------------------------------------------------------------------
 
@@ -85,7 +87,16 @@ class LocalTokenService(SlotCache):
             raise E.TokenError(code="closed", detail="token service closed")
         if threading.get_ident() == self._worker_ident:
             return fn(*args)
-        return self._executor.submit(fn, *args).result()
+        return self._executor.submit(self._operation, fn, *args).result()
+
+    def _operation(self, fn: Callable[..., T], *args: Any) -> T:
+        """One public operation on the worker; afterwards give the card back to other
+        applications (`coexistence.hand_back`)."""
+        try:
+            return fn(*args)
+        finally:
+            if self._touched:
+                coexistence.hand_back(self)
 
     def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
         """Called (on the worker thread) when a token's login/lock state changes."""
