@@ -62,8 +62,8 @@ MUTANTS = (
     Mutant("vague-wrong-pin", "CKR_GENERAL_ERROR / CKR_DEVICE_ERROR no longer count as wrong PINs",
            "trayd/core/pin_login.py",
            "        svc.counter.record_failure(serial)\n"
-           "        raise E.TokenError(code=ckr.name(rv), detail=operation, rv=rv, kind=\"login_unclear\",",
-           "        raise E.TokenError(code=ckr.name(rv), detail=operation, rv=rv, kind=\"login_unclear\",",
+           "        coexistence.reinit(svc, f\"{operation}: {ckr.name(rv)}\")",
+           "        coexistence.reinit(svc, f\"{operation}: {ckr.name(rv)}\")",
            ("tests/test_pin_safety.py::test_wrong_pin_reported_vaguely_still_counts_and_warns",)),
     Mutant("burst-summary-unscheduled", "the real agent never schedules the burst summary",
            "trayd/agent/agent.py",
