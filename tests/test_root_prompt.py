@@ -65,21 +65,11 @@ class _Identify:
 
 
 def _this_bus_notifier(dbus_session):
-    """The real D-Bus notifier, connected to THIS test's bus: libdbus caches the session
-    bus address per process, so an in-process agent would keep using the first test's."""
-    import dbus.bus
+    """The real D-Bus notifier, connected to THIS test's bus (an in-process agent would
+    otherwise keep the address of the first test's bus)."""
+    from trayd.platform.notifier import DbusNotifier
 
-    from trayd.platform.notifier import BUS_NAME, INTERFACE, OBJECT_PATH, DbusNotifier
-
-    class Notifier(DbusNotifier):
-        def _connect(self) -> None:
-            if self._bus is None:
-                self._bus = dbus.bus.BusConnection(dbus_session.address)
-            proxy = self._bus.get_object(BUS_NAME, OBJECT_PATH, introspect=False)
-            self._method = proxy.get_dbus_method("Notify", INTERFACE)
-            self.server = ("test",)
-
-    return Notifier()
+    return DbusNotifier(address=dbus_session.address)
 
 
 class AgentRun:

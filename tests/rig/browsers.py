@@ -98,19 +98,140 @@ class WindowedBrowser:
         out = self.xdotool("search", "--onlyvisible", "--name", name, check=False)
         return out.split()
 
+    def window_names(self) -> list[str]:
+        """Names of every visible window (for failure messages and title checks)."""
+        names = []
+        out = self.xdotool("search", "--name", ".", check=False)
+        for wid in out.split():
+            names.append(self.xdotool("getwindowname", wid, check=False).strip())
+        return [n for n in names if n]
+
     def wait_window(self, name: str, timeout: float = 120) -> str:
         return wait_for(lambda: (self.windows(name) or [None])[-1], timeout,
                         f"a window named {name!r}", step=0.5)
 
-    def type_pin(self, window: str, pin: str) -> None:
-        """Focus the PIN window and type (the PIN goes to the X server only, not argv of a
-        trayd process; it is the emulator's test PIN)."""
-        self.xdotool("windowactivate", "--sync", window, check=False)
+    def type_pin(self, window: str, pin_path: Path) -> None:
+        """Focus the browser's PIN window and type the PIN (read by xdotool from a 0600
+        file: never on argv), then Return. No window manager: XSetInputFocus + XTEST."""
         self.xdotool("windowfocus", "--sync", window, check=False)
-        self.xdotool("type", "--delay", "60", "--window", window, pin)
-        self.xdotool("key", "--window", window, "Return")
+        self.xdotool("type", "--delay", "80", "--file", str(pin_path))
+        self.xdotool("key", "Return")
 
     def screenshot(self, path: Path) -> Path:
         subprocess.run(["import", "-display", self.display, "-window", "root", str(path)],
                        check=True, timeout=60, capture_output=True)
         return path
+
+
+# ------------------------------------------------------------------ the TLS peer
+
+class ClientAuthServer:
+    """`openssl s_server -Verify 1 -WWW` on 127.0.0.1: demands a client certificate, logs
+    its subject (verify callback) and serves `PAGE` (its <title> shows in the browser's
+    window name: the page loaded). No session cache and no TLS 1.3 tickets, so every page
+    load is a full handshake with a new signature on the token."""
+
+    TITLE = "trayd client auth OK"
+    PAGE = "index.html"
+
+    def __init__(self, pki: Path, log: Path) -> None:
+        import socket
+
+        docroot = log.parent / "www"
+        docroot.mkdir(exist_ok=True)
+        (docroot / self.PAGE).write_text(
+            f"<html><head><title>{self.TITLE}</title></head><body><h1>{self.TITLE}</h1>"
+            "<p>openssl s_server -Verify 1 accepted the client certificate.</p></body></html>")
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log_path = log
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen(
+            ["openssl", "s_server", "-accept", f"127.0.0.1:{self.port}",
+             "-cert", str(pki / "server.pem"), "-key", str(pki / "server.key"),
+             "-CAfile", str(pki / "root.pem"), "-Verify", "1", "-no_cache",
+             "-num_tickets", "0", "-WWW"],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=docroot)
+        wait_for(self._listening, 20, "s_server listening")
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}/{self.PAGE}"
+
+    def _listening(self) -> bool:
+        import socket
+
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self._log.close()
+
+
+FIREFOX_USER_JS = """\
+// trayd tests: the certificate is picked by policy (manual: the site asks, the user types
+// the PIN); no network outside 127.0.0.1 (first-run pages, updates, telemetry off).
+user_pref("security.default_personal_cert", "Select Automatically");
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("browser.aboutwelcome.enabled", false);
+user_pref("trailhead.firstrun.didSeeAboutWelcome", true);
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("datareporting.healthreport.uploadEnabled", false);
+user_pref("toolkit.telemetry.reportingpolicy.firstRun", false);
+user_pref("app.update.auto", false);
+user_pref("app.normandy.enabled", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("extensions.update.enabled", false);
+user_pref("security.OCSP.enabled", 0);
+user_pref("browser.safebrowsing.update.enabled", false);
+user_pref("browser.sessionstore.resume_from_crash", false);
+"""
+
+
+def firefox_window(url: str, env: dict[str, str], log: Path) -> WindowedBrowser:
+    assert FIREFOX, "firefox-esr is not installed"
+    return WindowedBrowser([FIREFOX, "--no-remote", "--new-instance", url], env, log)
+
+
+def pin_file(tmp: Path, pin: str) -> Path:
+    """The emulator's test PIN in a 0600 file for `xdotool type --file` (not on argv)."""
+    path = tmp / "browser-pin.txt"
+    path.write_text(pin)
+    path.chmod(0o600)
+    return path
+
+
+def click_dialog(hook: Path, display: str, widget: str, timeout: float = 60) -> None:
+    """Click a widget of trayd's own dialog (its TRAYD_UI_TEST_HOOK file gives geometry)."""
+    import json
+
+    def find() -> dict | None:
+        try:
+            w = json.loads(hook.read_text())["widgets"].get(widget)
+        except (OSError, ValueError, KeyError):
+            return None
+        return w if w and w.get("viewable") and w["w"] > 1 else None
+
+    w = wait_for(find, timeout, f"trayd dialog widget {widget}")
+    x, y = w["x"] + w["w"] // 2, w["y"] + w["h"] // 2
+    subprocess.run(["xdotool", "mousemove", "--sync", str(x), str(y), "click", "1"],
+                   env={**os.environ, "DISPLAY": display}, check=True, timeout=30)
+
+
+def chromium_window(url: str, env: dict[str, str], log: Path, data_dir: Path
+                    ) -> WindowedBrowser:
+    """Chromium on the display with its own profile directory (NSS database in HOME)."""
+    return WindowedBrowser(chromium_argv(url, (f"--user-data-dir={data_dir}",
+                                               "--window-size=1200,850")), env, log)

@@ -139,6 +139,10 @@ class TrayComponent:
                                   notifications=bool(getattr(cfg, "notifications", True)),
                                   root_prompt=_root_prompt(self.agent) is not None)
 
+    def loop_running(self) -> bool:
+        """True while the GLib loop runs (it also delivers notification actions)."""
+        return self._ready.is_set() and not self.headless and not self._stopping.is_set()
+
     def refresh(self) -> None:
         """Rebuild the menu soon (after a config change, a child dialog, …)."""
         self._wake.set()
