@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from rig.timing import GROSS_HANG_S
 from trayd.events import CardInserted, CardRemoved, TokenIdentified
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -338,3 +339,36 @@ def test_trayd_run_with_display_yes_then_not_asked_again(
     agent.wait_log("already trusted", timeout=30)
     time.sleep(1.0)
     assert not hook.exists(), "a dialog was shown on the second insertion"
+
+
+def test_a_token_pulled_during_the_check_is_info_not_an_error(caplog):
+    """Seen in the USB VM: a token pulled while the component reads it gives NoSuchToken;
+    that is a normal event (INFO, no traceback), and the component goes on."""
+    import logging
+    from types import SimpleNamespace
+
+    from trayd.agent.root_prompt import RootPrompt
+    from trayd.errors import NoSuchToken
+
+    class GoneService:
+        def list_certificates(self, serial):
+            raise NoSuchToken(serial=serial)
+
+    agent = SimpleNamespace(bus=SimpleNamespace(subscribe=lambda *a: (lambda: None)),
+                            token_service=GoneService())
+    prompt = RootPrompt(agent)
+    caplog.set_level(logging.INFO, logger="trayd.agent.root_prompt")
+    prompt.start()
+    try:
+        for serial in ("2a5e0000c0de0000", "2a5e0000c0de0001"):
+            prompt._queue.put(("token", serial, ""))
+        deadline = time.monotonic() + GROSS_HANG_S
+        while prompt.checks < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        prompt.stop()
+    assert prompt.checks == 2
+    records = [r for r in caplog.records if r.name == "trayd.agent.root_prompt"]
+    assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
+    assert all(r.exc_info is None for r in records)
+    assert "2a5e0000c0de0000" in records[0].getMessage()

@@ -40,8 +40,8 @@ from trayd.events import (
 )
 from trayd.i18n import _, current_language
 from trayd.platform.launcher import Launcher
+from trayd.platform.tray_host import tray_host_present
 from trayd.ui import tray_menu
-from trayd.ui.tray_host import tray_host_present
 from trayd.ui.tray_indicator import Indicator
 from trayd.ui.tray_menu import Action, Entry, TrayState
 from trayd.ui.tray_model import TrayModel
