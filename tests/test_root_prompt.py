@@ -287,8 +287,12 @@ def test_trayd_run_headless_notifies_on_first_insertion_only(
     tok.remove()
     notification_server.wait_for(lambda ns: [n for n in ns if "外されました" in n["summary"]])
     tok.insert()
-    agent.wait_log("root prompt: token", count=2, timeout=60)
-    time.sleep(0.5)
+    agent.wait_log(f"root prompt: token {tok.serial} checked", count=2, timeout=60)
+    # The marker: the removal's notice goes through the same queue after anything the
+    # second check sent.
+    tok.remove()
+    notification_server.wait_for(
+        lambda ns: sum("外されました" in n["summary"] for n in ns) >= 2)
     summaries = [n["summary"] for n in notification_server.notifications]
     assert summaries.count("ルート証明書がインストールされていません") == 1, summaries
 
@@ -337,7 +341,8 @@ def test_trayd_run_with_display_yes_then_not_asked_again(
     tok.insert()
     agent.wait_log("root prompt: token", count=2, timeout=60)
     agent.wait_log("already trusted", timeout=30)
-    time.sleep(1.0)
+    # A dialog would block the check, so once it is done none can be open.
+    agent.wait_log(f"root prompt: token {tok.serial} checked", count=2, timeout=60)
     assert not hook.exists(), "a dialog was shown on the second insertion"
 
 

@@ -92,6 +92,8 @@ class RootPrompt:
                 log.exception("root prompt: checking token %s failed", serial)
             finally:
                 self.checks += 1
+                # Tests wait for this line: any dialog of this check has been answered.
+                log.debug("root prompt: token %s checked", serial)
 
     # -- the work -----------------------------------------------------------------------
     def _service(self) -> Any:
