@@ -131,7 +131,7 @@ def test_notify_respects_the_switch(agent):
         agent.notify("hello", "world", icon_state="logged_in")
         calls = agent.worker.notifier.wait(1)
         assert calls[0][:2] == ("hello", "world")
-        assert calls[0][2].endswith("trayd-logged_in-64.png")
+        assert calls[0][2].endswith("/apps/trayd-token-logged-in.png")
         agent.config.notifications = False
         agent.notify("quiet")
         agent.config.notifications = True

@@ -67,6 +67,7 @@ def test_twenty_plugs_one_notification_each_and_no_growth(usbvm_clean, usb_token
             time.sleep(max(0.0, PACE - (time.monotonic() - last)))
             step(vm, tok)
             last = time.monotonic()
+    assert vm.trayd("status", "--json")["rc"] == 0  # a round trip: late extras would show
     assert len(notes(vm, INSERTED)) == ins + 20 and len(notes(vm, REMOVED)) == rem + 20
     after = vm.agent_info()
     assert after["alive"] and after["pid"] == base["pid"]

@@ -108,11 +108,11 @@ class RecordingService:
     """tests/rig/notification_server.py as a child; collects its JSON records."""
 
     def __init__(self, session: DbusSession, *, notifications: bool = False,
-                 screensaver: bool = False, delay: float = 0.0) -> None:
+                 screensaver: bool = False, delay: float = 0.0, actions: bool = False) -> None:
         self.session = session
         self.flags = (["--notifications"] if notifications else []) + (
             ["--screensaver"] if screensaver else []) + (
-            ["--delay", str(delay)] if delay else [])
+            ["--delay", str(delay)] if delay else []) + (["--actions"] if actions else [])
         self.records: list[dict] = []
         self._cond = threading.Condition()
         self.proc: subprocess.Popen | None = None
@@ -124,7 +124,8 @@ class RecordingService:
         env.update(self.session.env)
         self.proc = subprocess.Popen(
             [sys.executable, str(SERVER), *self.flags], env=env, stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL, text=True, encoding="utf-8", start_new_session=True)
+            stdin=subprocess.PIPE if "--actions" in self.flags else subprocess.DEVNULL,
+            text=True, encoding="utf-8", start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._wait(lambda recs: any(r["kind"] == "ready" for r in recs), timeout,
@@ -182,6 +183,15 @@ class RecordingService:
                    what=f"{kind} records matching {what!r}")
         return self._kind(kind)
 
+    def invoke(self, nid: int, key: str) -> None:
+        """(actions=True) Act as if the user clicked action `key` of notification `nid`:
+        the server emits ActionInvoked to the client that sent it."""
+        assert self.proc and self.proc.stdin, "RecordingService(actions=True) only"
+        self.proc.stdin.write(json.dumps({"invoke": nid, "key": key}) + "\n")
+        self.proc.stdin.flush()
+        self.wait_for(lambda rs: [r for r in rs if r["id"] == nid and r["key"] == key],
+                      kind="invoked")
+
     def clear(self) -> None:
         with self._cond:
             self.records = [r for r in self.records if r["kind"] == "ready"]
@@ -207,6 +217,15 @@ def dbus_session(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 def notification_server(dbus_session: DbusSession):
     """Records every org.freedesktop.Notifications.Notify on the private bus."""
     server = RecordingService(dbus_session, notifications=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def notification_server_actions(dbus_session: DbusSession):
+    """Like `notification_server`, but advertising "actions"; `.invoke(id, key)` clicks one."""
+    server = RecordingService(dbus_session, notifications=True, actions=True)
     server.start()
     yield server
     server.stop()

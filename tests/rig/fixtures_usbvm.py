@@ -9,10 +9,12 @@
   plugs it into the guest's USB bus, `tok.remove()` pulls it. Use `plug(tok)`/`pull(tok)`
   helpers from this module to wait for the guest's notification too.
 
-Console, QEMU and guest logs of a failed module are under tests/_artifacts/usbvm/.
+Console, QEMU and guest logs of the last module run, and boot.json (accelerator, boot
+seconds), are under tests/_artifacts/usbvm/.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +37,8 @@ def usbvm(tmp_path_factory: pytest.TempPathFactory, artifacts: Path):
     yield vm
     keep = artifacts / "usbvm"
     keep.mkdir(parents=True, exist_ok=True)
+    (keep / "boot.json").write_text(json.dumps({"accel": vm.accel,
+                                                "boot_seconds": round(vm.boot_seconds, 1)}))
     try:  # the guest's agent and pcscd logs, for a failure in CI
         logs = vm.channel.call("run", timeout=60, argv=[
             "sh", "-c", "tail -n 400 /tmp/usbvm/agent*.log /tmp/usbvm/pcscd.log"])

@@ -3,6 +3,12 @@
 Run as a child process on a private session bus (see fixtures_dbus.py):
 
     python tests/rig/notification_server.py [--notifications] [--screensaver] [--delay S]
+                                            [--actions]
+
+`--actions` advertises the "actions" capability; then each stdin line
+{"invoke": ID, "key": KEY} makes the server emit ActionInvoked(ID, KEY) to the client
+that made notification ID (unicast, as notification-daemon does), as if the user had
+clicked that button.
 
 Prints one JSON object per line on stdout: first {"kind": "ready", ...} once the names
 are owned, then {"kind": "notify", ...} for every Notify call (app, replaces_id, icon,
@@ -22,6 +28,7 @@ import sys
 import time
 
 import dbus
+import dbus.lowlevel
 import dbus.service
 from dbus.mainloop.glib import DBusGMainLoop
 from gi.repository import GLib
@@ -116,10 +123,13 @@ def plain(value):
 
 
 class Notifications(dbus.service.Object):
-    def __init__(self, conn: dbus.Bus, delay: float = 0.0) -> None:
+    def __init__(self, conn: dbus.Bus, delay: float = 0.0, actions: bool = False) -> None:
         super().__init__(conn, NOTIFY_PATH)
+        self.conn = conn
         self.next_id = 0
         self.delay = delay  # seconds before answering Notify: a slow or hung desktop
+        self.actions = actions
+        self.senders: dict[int, str] = {}  # notification id -> the client's unique name
 
     @dbus.service.method("org.freedesktop.DBus.Introspectable", in_signature="",
                          out_signature="s")
@@ -128,16 +138,30 @@ class Notifications(dbus.service.Object):
 
     @dbus.service.method(NOTIFY_IFACE, in_signature="", out_signature="as")
     def GetCapabilities(self):  # noqa: N802
-        return ["body", "icon-static", "persistence"]
+        return ["body", "icon-static", "persistence"] + (["actions"] if self.actions else [])
 
-    @dbus.service.method(NOTIFY_IFACE, in_signature="susssasa{sv}i", out_signature="u")
-    def Notify(self, app, replaces_id, icon, summary, body, actions, hints, timeout):  # noqa: N802
+    def invoke(self, nid: int, key: str) -> None:
+        """Emit ActionInvoked(nid, key) to the client that made notification `nid`."""
+        msg = dbus.lowlevel.SignalMessage(NOTIFY_PATH, NOTIFY_IFACE, "ActionInvoked")
+        msg.append(dbus.UInt32(nid), key, signature="us")
+        if nid in self.senders:
+            msg.set_destination(self.senders[nid])
+        self.conn.send_message(msg)
+        emit({"kind": "invoked", "time": time.monotonic(), "id": nid, "key": key,
+              "to": self.senders.get(nid, "")})
+
+    @dbus.service.method(NOTIFY_IFACE, in_signature="susssasa{sv}i", out_signature="u",
+                         sender_keyword="sender")
+    def Notify(self, app, replaces_id, icon, summary, body, actions, hints, timeout,  # noqa: N802
+               sender=None):
         now = time.monotonic()
         if replaces_id:
             nid = int(replaces_id)
         else:
             self.next_id += 1
             nid = self.next_id
+        if sender:
+            self.senders[nid] = str(sender)
         emit({"kind": "notify", "time": now, "id": nid, "app": str(app),
               "replaces_id": int(replaces_id), "icon": str(icon), "summary": str(summary),
               "body": str(body), "actions": plain(actions), "hints": plain(hints),
@@ -184,6 +208,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--notifications", action="store_true")
     ap.add_argument("--screensaver", action="store_true")
+    ap.add_argument("--actions", action="store_true", help="advertise the actions capability")
     ap.add_argument("--delay", type=float, default=0.0,
                     help="seconds to wait before answering Notify (a hung server)")
     args = ap.parse_args()
@@ -191,8 +216,10 @@ def main() -> int:
     bus = dbus.SessionBus()
     keep = []
     names = []
+    server = None
     if args.notifications:
-        keep.append(Notifications(bus, args.delay))
+        server = Notifications(bus, args.delay, args.actions)
+        keep.append(server)
         keep.append(dbus.service.BusName(NOTIFY_IFACE, bus, do_not_queue=True))
         names.append(NOTIFY_IFACE)
     if args.screensaver:
@@ -202,6 +229,19 @@ def main() -> int:
         names.append(SS_IFACE)
     emit({"kind": "ready", "time": time.monotonic(), "names": names,
           "unique_name": bus.get_unique_name()})
+    if server is not None and args.actions:
+        def command(source, _cond) -> bool:
+            line = source.readline()
+            if not line:
+                return False
+            try:
+                cmd = json.loads(line)
+                server.invoke(int(cmd["invoke"]), str(cmd["key"]))
+            except (ValueError, KeyError) as exc:
+                emit({"kind": "error", "detail": str(exc)})
+            return True
+
+        GLib.io_add_watch(sys.stdin, GLib.IO_IN | GLib.IO_HUP, command)
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, 15, loop.quit)
     loop.run()

@@ -172,6 +172,7 @@ class Agent:
             icon_path=lambda state: str(theme_file(state) or ""),
             timeout_ms=lambda: (self.config.notification_timeout * 1000
                                 if self.config.notification_timeout > 0 else -1),
+            actions=self._notice_actions, on_action=self._on_notice_action,
         )
         self.policy = NotificationPolicy(
             config, deliver=self.worker.deliver,
@@ -250,6 +251,34 @@ class Agent:
 
     def set_main_loop_owner(self, owner: MainLoopOwner) -> None:
         self._owner = owner
+
+    # -- notification actions -----------------------------------------------------------
+    def _notice_actions(self, notice: Notice) -> list[tuple[str, str]]:
+        """What an insert notification offers (notification worker thread).
+
+        Only while a GLib loop runs (the tray's): that loop delivers ActionInvoked.
+        「ルート証明書をインストール…」 only before trayd installed any root."""
+        from trayd.core import trust_state
+        from trayd.i18n import _
+
+        owner = self._owner
+        if owner is None or not getattr(owner, "loop_running", lambda: False)():
+            return []
+        actions = [("manage", _("Open the management tool"))]
+        if self.component("root_prompt") is not None and not trust_state.load().roots:
+            actions.append(("root-install", _("Install root certificate…")))
+        return actions
+
+    def _on_notice_action(self, key: str, notice: Notice) -> None:
+        """The user picked an action (GLib loop thread: quick work only)."""
+        if key == "manage":
+            self.launcher.ui("manage")
+        elif key == "root-install":
+            prompt = self.component("root_prompt")
+            if prompt is not None and hasattr(prompt, "offer_again"):
+                prompt.offer_again(notice.token or None)
+        else:
+            log.info("notification action %r ignored", key)
 
     def notify(self, summary: str, body: str = "", icon_state: str = "present") -> None:
         """A desktop notification from a component (silent if notifications are off)."""

@@ -63,6 +63,10 @@ class Notice:
     key: str = ""  # e.g. "card:<reader>"; a notice with replace=True updates the last one
     replace: bool = False
     urgency: int = 1
+    # A token insertion: offer the insert actions (管理ツールを開く, …) where the
+    # notification server supports actions; `token` is the serial the actions are for.
+    offer_actions: bool = False
+    token: str = ""
 
 
 # --------------------------------------------------------------------------- delivery
@@ -74,8 +78,18 @@ class NotificationWorker:
     """
 
     def __init__(self, notifier, *, icon_path: Callable[[str], str] | None = None,
-                 timeout_ms: Callable[[], int] = lambda: -1, app_name: str = "trayd") -> None:
+                 timeout_ms: Callable[[], int] = lambda: -1, app_name: str = "trayd",
+                 actions: Callable[[Notice], list[tuple[str, str]]] | None = None,
+                 on_action: Callable[[str, Notice], None] | None = None) -> None:
+        """`actions(notice)` → the (key, label) pairs to offer (asked on this thread, only
+        where the server supports actions); `on_action(key, notice)` runs when the user
+        picks one (on the GLib loop's thread)."""
         self.notifier = notifier
+        self._actions = actions
+        self._on_action = on_action
+        self._offered: dict[int, Notice] = {}  # notification id -> notice with actions
+        if on_action is not None and hasattr(notifier, "on_action"):
+            notifier.on_action = self._invoked
         self._icon_path = icon_path or (lambda state: "")
         self._timeout_ms = timeout_ms
         self._cond = threading.Condition()
@@ -123,12 +137,31 @@ class NotificationWorker:
         if icon:
             hints["image-path"] = "file://" + icon
         replaces = self._ids.get(notice.key, 0) if notice.replace and notice.key else 0
+        actions: list[tuple[str, str]] = []
+        if (notice.offer_actions and self._actions is not None
+                and getattr(self.notifier, "supports_actions", lambda: False)()):
+            actions = self._actions(notice)
+        extra = {"actions": actions} if actions else {}
         nid = self.notifier.notify(notice.summary, notice.body, icon=icon,
                                    timeout_ms=self._timeout_ms(), replaces_id=replaces,
-                                   hints=hints)
+                                   hints=hints, **extra)
         self.sent += 1
         if notice.key and nid:
             self._ids[notice.key] = nid
+        if nid:
+            if actions:
+                self._offered[nid] = notice
+                while len(self._offered) > 32:  # old notifications are long gone
+                    del self._offered[next(iter(self._offered))]
+            else:
+                self._offered.pop(nid, None)
+
+    def _invoked(self, nid: int, key: str) -> None:
+        notice = self._offered.get(nid)
+        if notice is None or self._on_action is None:
+            log.info("notification %d: action %r for nothing trayd offered; ignored", nid, key)
+            return
+        self._on_action(key, notice)
 
     def _run(self) -> None:
         while True:
@@ -258,7 +291,7 @@ class NotificationPolicy:
                        else _("A smart card was inserted."))
             notice = Notice(summary=summary, body=self._body(ev.reader, view),
                             icon_state="present", category="device.added",
-                            key=f"card:{ev.reader}")
+                            key=f"card:{ev.reader}", offer_actions=bool(ev.model))
         self.deliver(notice)
 
     def on_removed(self, ev: CardRemoved) -> None:
@@ -289,7 +322,8 @@ class NotificationPolicy:
                 return
             notice = Notice(summary=_("The token was inserted."),
                             body=self._body(ev.reader, view), icon_state="present",
-                            category="device.added", key=f"card:{ev.reader}", replace=True)
+                            category="device.added", key=f"card:{ev.reader}", replace=True,
+                            offer_actions=True, token=ev.serial or "")
         self.deliver(notice)
 
     def on_service_down(self, ev: ServiceDown) -> None:

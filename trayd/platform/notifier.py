@@ -1,13 +1,15 @@
 """Desktop notifications over `org.freedesktop.Notifications` (the session bus).
 
-Why dbus-python directly (plyer's D-Bus path, kept warm): plyer 2.1's `NotifyDbus`
-makes exactly this `Notify` call through dbus-python, but its facade rebuilds the proxy
-(with a blocking Introspect round trip) on every call and throws away the notification
-id. trayd makes the same call on one private connection opened at start (warm-up: the
-first call of a process otherwise costs ~20 ms), with an explicit signature (so a server
-with odd introspection data still works) and keeps the returned id, which lets the
-insert notification be updated in place (`replaces_id`) once the token's label and
-serial are known. Without dbus-python we fall back to plyer's facade (notify-send).
+Why Gio (GDBus) directly: it is trayd's one D-Bus library. One private connection is
+opened at start (warm-up: the first call of a process otherwise costs ~20 ms); `Notify`
+goes out with an explicit signature (so a server with odd introspection data still
+works) and its id is kept, which lets the insert notification be updated in place
+(`replaces_id`) once the token's label and serial are known. The same connection
+receives `ActionInvoked`: servers send it to the connection that made the notification
+(notification-daemon unicasts it), so the listener cannot live on another one. Signals
+are dispatched by the GLib main loop that runs where the tray is; without one, actions
+are not offered (`actions_available()`). Without GObject introspection we fall back to
+plyer's facade (notify-send).
 
 A missing or broken notification server is logged once per outage; the agent keeps
 running. Instances are not thread-safe: the agent calls them from one worker thread.
@@ -15,6 +17,7 @@ running. Instances are not thread-safe: the agent calls them from one worker thr
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -27,12 +30,9 @@ CALL_TIMEOUT = 5.0  # seconds; a hung server must not hold the worker for D-Bus'
 
 
 def session_bus():
-    """A new private connection to the session bus named by the environment *now*.
-
-    Why not `dbus.SessionBus()`: libdbus caches the session bus address for the life of
-    the process, so a process whose DBUS_SESSION_BUS_ADDRESS changed (tests, a re-login
-    of a long-lived agent) would keep dialling a dead bus.
-    """
+    """A new private dbus-python connection to the session bus named by the environment
+    *now* (screen lock). libdbus caches the session address per process, so a process
+    whose DBUS_SESSION_BUS_ADDRESS changed would keep dialling a dead bus."""
     import os
 
     import dbus
@@ -44,38 +44,97 @@ def session_bus():
     return dbus.SessionBus(private=True)
 
 
+def gio_session_bus(address: str | None = None) -> Any:
+    """A new private GDBus connection to the session bus named by the environment now."""
+    import os
+
+    from gi.repository import Gio
+
+    address = address or os.environ.get("DBUS_SESSION_BUS_ADDRESS") or \
+        Gio.dbus_address_get_for_bus_sync(Gio.BusType.SESSION, None)
+    flags = (Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+             | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION)
+    return Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
+
+
+ActionCallback = Callable[[int, str], None]
+
+
 class Notifier(Protocol):
     def warm_up(self) -> bool: ...
 
     def notify(self, summary: str, body: str = "", *, icon: str = "", timeout_ms: int = -1,
-               replaces_id: int = 0, hints: dict[str, Any] | None = None) -> int | None: ...
+               replaces_id: int = 0, hints: dict[str, Any] | None = None,
+               actions: Sequence[tuple[str, str]] = ()) -> int | None: ...
 
     def close(self) -> None: ...
 
 
-class DbusNotifier:
-    """`Notify` on a private session-bus connection; returns the server's id or None."""
+def _hint(key: str, value: Any) -> Any:
+    from gi.repository import GLib
 
-    def __init__(self, app_name: str = "trayd", desktop_entry: str = "trayd") -> None:
+    if isinstance(value, bool):
+        return GLib.Variant("b", value)
+    if key == "urgency":
+        return GLib.Variant("y", int(value))
+    if isinstance(value, int):
+        return GLib.Variant("i", value)
+    return GLib.Variant("s", str(value))
+
+
+class DbusNotifier:
+    """`Notify` on a private GDBus connection; returns the server's id or None."""
+
+    def __init__(self, app_name: str = "trayd", desktop_entry: str = "trayd",
+                 address: str | None = None) -> None:
         self.app_name = app_name
         self.desktop_entry = desktop_entry
-        self._bus = None
-        self._method = None
+        self.address = address
+        self._conn: Any = None
+        self._subscription = 0
         self._failing = False  # logged the current outage already
         self.server: tuple[str, ...] | None = None  # GetServerInformation, once known
+        self.capabilities: tuple[str, ...] = ()
+        self.on_action: ActionCallback | None = None  # (id, action key), on the GLib loop
+
+    def _call(self, method: str, args: Any, reply: str) -> Any:
+        from gi.repository import Gio, GLib
+
+        result = self._conn.call_sync(BUS_NAME, OBJECT_PATH, INTERFACE, method, args,
+                                      GLib.VariantType(reply), Gio.DBusCallFlags.NONE,
+                                      int(CALL_TIMEOUT * 1000), None)
+        return result.unpack()
 
     def _connect(self) -> None:
-        import dbus
+        from gi.repository import GLib
 
-        if self._bus is None:
-            self._bus = session_bus()
-        proxy = self._bus.get_object(BUS_NAME, OBJECT_PATH, introspect=False)
-        self._method = proxy.get_dbus_method("Notify", INTERFACE)
+        if self._conn is None or self._conn.is_closed():
+            self._conn = gio_session_bus(self.address)
+            # Signals are dispatched in the main context of the thread subscribing: the
+            # global default one (the tray's GLib loop), since the worker pushes none.
+            self._subscription = self._conn.signal_subscribe(
+                BUS_NAME, INTERFACE, "ActionInvoked", OBJECT_PATH, None, 0,
+                self._on_signal)
         try:
-            info = proxy.get_dbus_method("GetServerInformation", INTERFACE)(timeout=CALL_TIMEOUT)
-            self.server = tuple(str(x) for x in info)
-        except dbus.DBusException:
+            self.server = tuple(str(x) for x in self._call("GetServerInformation", None,
+                                                           "(ssss)"))
+            self.capabilities = tuple(self._call("GetCapabilities", None, "(as)")[0])
+        except GLib.Error:
             self.server = None
+            self.capabilities = ()
+
+    def _on_signal(self, _conn: Any, _sender: str, _path: str, _iface: str, _name: str,
+                   params: Any, *_data: Any) -> None:
+        nid, key = params.unpack()
+        log.info("notification %d: action %r", nid, key)
+        if self.on_action is not None:
+            try:
+                self.on_action(int(nid), str(key))
+            except Exception:  # noqa: BLE001 - a handler bug must not break the loop
+                log.exception("notification action %r failed", key)
+
+    def supports_actions(self) -> bool:
+        return "actions" in self.capabilities
 
     def _trouble(self, what: str, exc: BaseException) -> None:
         if not self._failing:
@@ -90,43 +149,38 @@ class DbusNotifier:
         try:
             self._connect()
         except Exception as exc:  # noqa: BLE001 - no bus, no server: degrade, don't die
-            self._method = None
+            self._conn = None
             self._trouble("connect", exc)
             return False
         if self.server is None:
             self._trouble("no server", RuntimeError(f"{BUS_NAME} did not answer"))
             return False
-        log.debug("notification server: %s", " ".join(self.server))
+        log.debug("notification server: %s (%s)", " ".join(self.server),
+                  ", ".join(self.capabilities))
         return True
 
     def notify(self, summary: str, body: str = "", *, icon: str = "", timeout_ms: int = -1,
-               replaces_id: int = 0, hints: dict[str, Any] | None = None) -> int | None:
-        import dbus
+               replaces_id: int = 0, hints: dict[str, Any] | None = None,
+               actions: Sequence[tuple[str, str]] = ()) -> int | None:
+        from gi.repository import GLib
 
-        hint_values: dict[str, Any] = {"desktop-entry": dbus.String(self.desktop_entry)}
+        hint_values = {"desktop-entry": GLib.Variant("s", self.desktop_entry)}
         for key, value in (hints or {}).items():
-            if isinstance(value, bool):
-                hint_values[key] = dbus.Boolean(value)
-            elif key == "urgency":
-                hint_values[key] = dbus.Byte(int(value))
-            elif isinstance(value, int):
-                hint_values[key] = dbus.Int32(value)
-            else:
-                hint_values[key] = dbus.String(str(value))
-        args = (self.app_name, dbus.UInt32(replaces_id), icon, summary, body,
-                dbus.Array([], signature="s"), dbus.Dictionary(hint_values, signature="sv"),
-                dbus.Int32(timeout_ms))
+            hint_values[key] = _hint(key, value)
+        flat = [part for pair in actions for part in pair]
         for attempt in (1, 2):
             try:
-                if self._method is None:
+                if self._conn is None or self._conn.is_closed() or self.server is None:
                     self._connect()
-                nid = self._method(*args, signature=NOTIFY_SIGNATURE, timeout=CALL_TIMEOUT)
+                args = GLib.Variant(f"({NOTIFY_SIGNATURE})", (
+                    self.app_name, replaces_id, icon, summary, body, flat, hint_values,
+                    timeout_ms))
+                nid = self._call("Notify", args, "(u)")[0]
             except Exception as exc:  # noqa: BLE001
-                self._method = None
-                if attempt == 1 and self._bus is not None and not getattr(
-                        self._bus, "get_is_connected", lambda: True)():
-                    self._bus = None  # the bus itself went away: reconnect once
+                if attempt == 1 and self._conn is not None and self._conn.is_closed():
+                    self._conn = None  # the bus itself went away: reconnect once
                     continue
+                self.server = None
                 self._trouble("Notify", exc)
                 return None
             if self._failing:
@@ -136,12 +190,15 @@ class DbusNotifier:
         return None
 
     def close(self) -> None:
-        if self._bus is not None:
+        if self._conn is not None:
             try:
-                self._bus.close()
+                if self._subscription:
+                    self._conn.signal_unsubscribe(self._subscription)
+                self._conn.close_sync(None)
             except Exception:  # noqa: BLE001
                 pass
-        self._bus = self._method = None
+        self._conn = None
+        self._subscription = 0
 
 
 class PlyerNotifier:
@@ -155,7 +212,8 @@ class PlyerNotifier:
         return True
 
     def notify(self, summary: str, body: str = "", *, icon: str = "", timeout_ms: int = -1,
-               replaces_id: int = 0, hints: dict[str, Any] | None = None) -> int | None:
+               replaces_id: int = 0, hints: dict[str, Any] | None = None,
+               actions: Sequence[tuple[str, str]] = ()) -> int | None:
         try:
             from plyer import notification
 
@@ -174,8 +232,8 @@ class PlyerNotifier:
 def create_notifier(app_name: str = "trayd") -> Notifier:
     """The best notifier available here, with the reason logged if it is the fallback."""
     try:
-        import dbus  # noqa: F401
+        from gi.repository import Gio  # noqa: F401
     except ImportError as exc:
-        log.info("dbus-python missing (%s); notifications go through plyer/notify-send", exc)
+        log.info("PyGObject missing (%s); notifications go through plyer/notify-send", exc)
         return PlyerNotifier(app_name)
     return DbusNotifier(app_name)

@@ -40,8 +40,8 @@ from trayd.events import (
 )
 from trayd.i18n import _, current_language
 from trayd.platform.launcher import Launcher
+from trayd.platform.tray_host import tray_host_present
 from trayd.ui import tray_menu
-from trayd.ui.tray_host import tray_host_present
 from trayd.ui.tray_indicator import Indicator
 from trayd.ui.tray_menu import Action, Entry, TrayState
 from trayd.ui.tray_model import TrayModel
@@ -138,6 +138,10 @@ class TrayComponent:
         return self.model.collect(_token_service(self.agent),
                                   notifications=bool(getattr(cfg, "notifications", True)),
                                   root_prompt=_root_prompt(self.agent) is not None)
+
+    def loop_running(self) -> bool:
+        """True while the GLib loop runs (it also delivers notification actions)."""
+        return self._ready.is_set() and not self.headless and not self._stopping.is_set()
 
     def refresh(self) -> None:
         """Rebuild the menu soon (after a config change, a child dialog, …)."""
