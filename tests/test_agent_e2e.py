@@ -27,6 +27,10 @@ def _cycle(port: int, times: int) -> None:
 
 def test_burst_gives_individual_notices_and_one_summary(trayd_agent, notification_server,
                                                         pcscd_up):
+    from rig.fixtures_emulator import wait_card_state
+
+    for n in (0, 1):  # whatever an earlier test left must not count here
+        wait_card_state(f"Virtual PCD 00 0{n}", present=False, timeout=10)
     agent = trayd_agent()
     # Both readers at once: 12 transitions in about two seconds, well over the limit of
     # 5 within the 2 s window.
@@ -75,6 +79,8 @@ def test_pcscd_restart_with_a_token_left_in_gives_no_removal_or_insertion(
 
     from rig.fixtures_emulator import wait_card_state
 
+    for n in (0, 1):  # whatever an earlier test left must not be a burst here
+        wait_card_state(f"Virtual PCD 00 0{n}", present=False, timeout=10)
     agent = trayd_agent()
     token = Slot(EPassShell(), pcscd_up.port(0))
     token.insert()
@@ -104,3 +110,5 @@ def test_pcscd_restart_with_a_token_left_in_gives_no_removal_or_insertion(
     assert [n["summary"] for n in after] == [INSERTED], after
     marker.remove()
     token.remove()
+    for n in (0, 1):
+        wait_card_state(f"Virtual PCD 00 0{n}", present=False, timeout=10)

@@ -57,11 +57,14 @@ def test_expiry_reminder_once_a_day(trayd_agent, epass2003, notification_server)
     assert len(reminders) == 1  # the user certificate; the root CA is not a reminder
     assert "ES0123456789AB" in reminders[0]["body"]
     tok.remove()
-    time.sleep(1.0)
-    tok.insert()
-    notification_server.wait_for(lambda ns: sum("挿入" in n["summary"] for n in ns) >= 2,
+    notification_server.wait_for(lambda ns: any("外され" in n["summary"] for n in ns),
                                  timeout=20)
-    time.sleep(2.0)  # the component reads the token after the insertion notice
+    tok.insert()
+    agent.wait_log(f"token {tok.serial} in {tok.reader} identified", count=2, timeout=30)
+    # The marker: the removal's notice goes through the same queue after any reminder.
+    tok.remove()
+    notification_server.wait_for(lambda ns: sum("外され" in n["summary"] for n in ns) >= 2,
+                                 timeout=20)
     assert sum("有効期限" in n["summary"] for n in notification_server.notifications) == 1
     assert agent.alive()
 
