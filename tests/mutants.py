@@ -62,8 +62,8 @@ MUTANTS = (
     Mutant("vague-wrong-pin", "CKR_GENERAL_ERROR / CKR_DEVICE_ERROR no longer count as wrong PINs",
            "trayd/core/pin_login.py",
            "        svc.counter.record_failure(serial)\n"
-           "        raise E.TokenError(code=ckr.name(rv), detail=operation, rv=rv, kind=\"login_unclear\",",
-           "        raise E.TokenError(code=ckr.name(rv), detail=operation, rv=rv, kind=\"login_unclear\",",
+           "        coexistence.reinit(svc, f\"{operation}: {ckr.name(rv)}\")",
+           "        coexistence.reinit(svc, f\"{operation}: {ckr.name(rv)}\")",
            ("tests/test_pin_safety.py::test_wrong_pin_reported_vaguely_still_counts_and_warns",)),
     Mutant("burst-summary-unscheduled", "the real agent never schedules the burst summary",
            "trayd/agent/agent.py",
@@ -74,7 +74,9 @@ MUTANTS = (
            "trayd/core/monitor.py",
            "self._tracker.states_returned(states, ignore_counters=fresh))",
            "self._tracker.states_returned(states, ignore_counters=False))",
-           ("tests/test_monitor_restart.py::test_pcscd_restart_with_a_token_left_in_is_quiet",)),
+           ("tests/test_monitor_restart.py::test_pcscd_restart_with_a_token_left_in_is_quiet",
+            "tests/test_agent_e2e.py::"
+            "test_pcscd_restart_with_a_token_left_in_gives_no_removal_or_insertion")),
     Mutant("verbose-ignored", "-v does not turn on debug logging",
            "trayd/cli/__init__.py",
            "level = logging.DEBUG if verbosity > 0 else",

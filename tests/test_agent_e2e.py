@@ -6,11 +6,12 @@ schedule the burst summary itself, and `-v` must produce debug output without th
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 
 from rig.trayd_cli import run_trayd
-from test_agent_hotplug import INSERTED, REMOVED, EPassShell, Slot
+from test_agent_hotplug import INSERTED, REMOVED, EPassShell, Slot, wait_summaries
 
 SUMMARY = re.compile(r"^トークンの抜き差しがさらに (\d+) 回ありました。$")
 NOTHING_IN = "現在、トークンは挿入されていません。"
@@ -26,6 +27,10 @@ def _cycle(port: int, times: int) -> None:
 
 def test_burst_gives_individual_notices_and_one_summary(trayd_agent, notification_server,
                                                         pcscd_up):
+    from rig.fixtures_emulator import wait_card_state
+
+    for n in (0, 1):  # whatever an earlier test left must not count here
+        wait_card_state(f"Virtual PCD 00 0{n}", present=False, timeout=10)
     agent = trayd_agent()
     # Both readers at once: 12 transitions in about two seconds, well over the limit of
     # 5 within the 2 s window.
@@ -64,3 +69,46 @@ def test_verbose_agent_logs_debug_but_never_the_pin(trayd_agent, notification_se
     assert re.search(r"^DEBUG ", r.stderr, re.M), r.stderr  # the CLI's own -v too
     for text in (log, r.stdout, r.stderr, r2.stdout, r2.stderr):
         assert PIN not in text
+
+
+def test_pcscd_restart_with_a_token_left_in_gives_no_removal_or_insertion(
+        trayd_agent, notification_server, pcscd_up):
+    """The token stays in while pcscd restarts (the agent is frozen meanwhile, so the
+    order is fixed: it reconnects only once the token is back in the new pcscd)."""
+    import signal
+
+    from rig.fixtures_emulator import wait_card_state
+
+    for n in (0, 1):  # whatever an earlier test left must not be a burst here
+        wait_card_state(f"Virtual PCD 00 0{n}", present=False, timeout=10)
+    agent = trayd_agent()
+    token = Slot(EPassShell(), pcscd_up.port(0))
+    token.insert()
+    token.remove()
+    token.insert()  # reader 0's event counter is now well above a fresh pcscd's
+    wait_summaries(notification_server, [INSERTED, REMOVED, INSERTED], timeout=30)
+    reader = "Virtual PCD 00 00"
+    os.kill(agent.pid, signal.SIGSTOP)
+    try:
+        mark = len(notification_server.notifications)
+        pcscd_up.stop()
+        token.remove()  # vpcd's connection went with pcscd; the token "stays in":
+        pcscd_up.start()
+        token.insert()
+        wait_card_state(reader, present=True, timeout=20)
+    finally:
+        os.kill(agent.pid, signal.SIGCONT)
+    agent.wait_log("smart card service is back", timeout=30)
+    marker = Slot(EPassShell(), pcscd_up.port(1))
+    marker.insert()
+    notification_server.wait_for(
+        lambda ns: any(n["summary"] == INSERTED and "00 01" in n["body"] for n in ns[mark:]),
+        timeout=30)
+    after = [n for n in notification_server.notifications[mark:]
+             if n["summary"] in (INSERTED, REMOVED) or SUMMARY.match(n["summary"])]
+    assert [n["body"] for n in after if reader in n["body"]] == [], after
+    assert [n["summary"] for n in after] == [INSERTED], after
+    marker.remove()
+    token.remove()
+    for n in (0, 1):
+        wait_card_state(f"Virtual PCD 00 0{n}", present=False, timeout=10)

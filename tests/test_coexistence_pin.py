@@ -133,3 +133,46 @@ def test_idle_service_sends_nothing_and_other_applications_get_the_card_back(ser
     before = len(tok.apdu_log)
     time.sleep(2)
     assert len(tok.apdu_log) == before
+
+
+@pytest.mark.parametrize("ins, nth", [(0xA4, 1), (0xB0, 3)])
+def test_non_pin_operation_meeting_a_collision_succeeds(service, epass2003, ins, nth):
+    """Another host authenticates in the middle of a non-PIN operation (a SELECT after the
+    previous operation's reset, a READ BINARY while binding a new token): the
+    operation still succeeds (OpenSC re-authenticates, or trayd repeats it once on a
+    re-initialised module), and no PIN is involved."""
+    tok = epass2003(insert=False)
+    tok.steal_session_on_ins(ins, nth=nth)
+    tok.insert()
+    certs = service.list_certificates(tok.serial)
+    assert [c.id for c in certs] == ["01", "02"]
+    assert service.reinits <= 1
+    assert tok.pin_checks == 0 and tok.tries_left == 10
+
+
+def test_recovering_repeats_once_then_gives_words(monkeypatch):
+    """The repeat-once rule itself (pure logic: OpenSC repaired every real collision of a
+    non-PIN operation above by itself, so the rule is a net that the emulator never hits)."""
+    from trayd.core import ckr, coexistence
+
+    svc = LocalTokenService(Config())
+    done: list[str] = []
+    monkeypatch.setattr(coexistence, "reinit", lambda s, why: done.append(why))
+    collision = E.TokenError(code="CKR_GENERAL_ERROR", rv=ckr.GENERAL_ERROR, kind="card")
+    answers = [collision, "ok"]
+
+    def work():
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+    assert svc._recovering("list", work) == "ok" and len(done) == 1
+    answers[:] = [collision, collision]
+    with pytest.raises(E.TokenBusy) as e:
+        svc._recovering("list", work)
+    assert len(done) == 2 and "CKR" not in describe(e.value)
+    answers[:] = [E.TokenError(code="CKR_ARGUMENTS_BAD", rv=0x07, kind="internal")]
+    with pytest.raises(E.TokenError):  # not a collision: no repeat
+        svc._recovering("list", work)
+    assert len(done) == 2
+    svc.close()

@@ -68,3 +68,5 @@ def test_pcscd_restart_with_a_token_left_in_is_quiet(pcscd_up):
         other.remove()
         link.remove()
         mon.stop()
+    for n in (0, 1):  # the next test starts with empty readers
+        wait_card_state(f"Virtual PCD 00 0{n}", present=False, timeout=10)

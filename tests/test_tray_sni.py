@@ -94,6 +94,10 @@ def test_item_registers_and_follows_the_token(sni_desktop, env, dbus_session,
     cfg = Path(env["XDG_CONFIG_HOME"]) / "trayd" / "config.toml"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text("root_prompt = false\n", encoding="utf-8")
+    # Stock pystray saves every icon change as a temporary PNG (tempfile: honours TMPDIR).
+    agent_tmp = Path(env["XDG_CONFIG_HOME"]).parent / "agent-tmp"
+    agent_tmp.mkdir()
+    env["TMPDIR"] = str(agent_tmp)
     agent = _agent(env, artifacts, "follows")
     try:
         item = _item(dbus_session, agent)
@@ -170,6 +174,7 @@ def test_item_registers_and_follows_the_token(sni_desktop, env, dbus_session,
         rc, _t = agent.stop()
     assert rc == 0
     assert "/tmp/tmp" not in agent.log_text()
+    assert not [p for p in agent_tmp.rglob("*") if p.is_file()], "icon written to a file"
 
 
 def _hook(env: dict[str, str]) -> Path:

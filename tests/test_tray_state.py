@@ -155,3 +155,20 @@ def test_certificates_read_once_per_insertion(tray):
     agent.bus.post(events.TokenIdentified(reader=R0, serial="2a5e", label="EPPCERT (User PIN)"))
     _settle(comp, lambda s: s.tokens and s.tokens[0].certificates)
     assert reads == ["2a5e", "2a5e"]  # re-inserted: read again
+
+
+def test_pcscd_refusing_access_is_shown_as_refused_not_stopped(tray):
+    """deb13's polkit state (pcsc-lite 2.x): the icon is the error icon (by theme name) and
+    the title says "refused", not "not running"; ServiceUp brings the plain state back."""
+    from trayd import icons
+    from trayd.ui import tray_menu
+
+    comp, agent, _service = tray
+    agent.bus.post(events.ServiceDown(detail="0x8010006A", denied=True))
+    s = _settle(comp, lambda s: s.service_down)
+    assert s.service_denied
+    assert icons.NAMES[tray_menu.icon_state(s)] == "trayd-token-error"
+    assert "polkit" in tray_menu.tooltip(s)
+    agent.bus.post(events.ServiceUp())
+    s = _settle(comp, lambda s: not s.service_down)
+    assert "polkit" not in tray_menu.tooltip(s)

@@ -171,11 +171,9 @@ class Epass2003Card(VirtualCard):
     def other_host_authenticates(self) -> None:
         """Another host (a browser's OpenSC) opened its own secure channel: the card has
         one SM session, so everyone else's keys are stale and the PIN state is gone."""
-        with self.lock:
-            self.session = SmSession(AES if self.sm_mode == "aes" else DES) \
-                if self.sm_mode != "plain" else None
-            self.verified = False
-            self.challenge = None
+        with self.lock:  # a session not yet opened: wrapped commands get 6988
+            self.session = None if self.sm_mode == "plain" else SmSession(self.sm_mode)
+            self.verified, self.challenge = False, None
 
     def apdu(self, command: bytes) -> bytes:
         hook = self.before_apdu(command) if self.before_apdu is not None else False

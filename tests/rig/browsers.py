@@ -68,6 +68,7 @@ class WindowedBrowser:
     """A browser process on an X display; stop() ends it and its children."""
 
     def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(argv, env=browser_env(env), stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT,

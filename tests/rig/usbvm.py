@@ -86,6 +86,7 @@ class UsbVm:
                                 on_change=self._on_bridge_change)
         self.accel = ""
         self.boot_seconds = 0.0
+        self.guest_up = False  # the guest agent answered: a clean power-off is possible
         self._status_wanted = threading.Event()
         self._stopping = threading.Event()
         self._status_thread: threading.Thread | None = None
@@ -129,6 +130,7 @@ class UsbVm:
                 or self.qemu.poll() is not None, timeout, "the guest agent")
             if ready is True or ready[0]["event"] == "failed":
                 raise RuntimeError(f"guest failed to start: {ready}\n{self.console_tail()}")
+            self.guest_up = True
             if self.start_agent:
                 self.agent_start()
         except BaseException:
@@ -142,7 +144,7 @@ class UsbVm:
     def stop(self) -> None:
         self._stopping.set()
         self._status_wanted.set()
-        if self.qemu and self.qemu.poll() is None and not self.channel.closed and self.channel.sock:
+        if self.guest_up and self.qemu and self.qemu.poll() is None and not self.channel.closed:
             try:
                 self.channel.call("shutdown", timeout=30)
                 self.qemu.wait(30)
@@ -228,11 +230,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slots", type=int, default=2, help="USB ports for tokens at once")
     args = ap.parse_args(argv)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def on_signal(*_: object) -> None:
+        if not stop.is_set() and not ready.is_set():
+            stop.set()
+            raise SystemExit(143)  # still booting: abandon the boot (finally powers off)
+        stop.set()
+
+    ready = threading.Event()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     vm = UsbVm(args.out / "vm", args.port, out=args.out, slots=args.slots)
     try:
         vm.start()
+        ready.set()
         print("ready", flush=True)
         print(f"usbvm: accel={vm.accel}, boot {vm.boot_seconds:.1f} s", file=sys.stderr)
         while not stop.wait(0.5):

@@ -86,10 +86,14 @@ class RootPrompt:
             kind, serial, label = item
             try:
                 self.check_token(serial, label, ignore_declined=(kind == "again"))
+            except TraydError as exc:  # e.g. NoSuchToken: pulled while we looked — normal
+                log.info("root prompt: token %s not checked: %r", serial, exc)
             except Exception:  # noqa: BLE001 - a bad token must not kill the component
                 log.exception("root prompt: checking token %s failed", serial)
             finally:
                 self.checks += 1
+                # Tests wait for this line: any dialog of this check has been answered.
+                log.debug("root prompt: token %s checked", serial)
 
     # -- the work -----------------------------------------------------------------------
     def _service(self) -> Any:

@@ -139,7 +139,9 @@ class TokenComponent:
         with self._lock:
             self._present[reader] = token.serial
         self.agent.bus.post(event)
-        self.check_expiry(token.serial, certs)
+        due = self.check_expiry(token.serial, certs)
+        # Tests wait for this line: reminders of this insertion are queued by now.
+        log.debug("token %s in %s identified; %d reminder(s)", token.serial, reader, len(due))
         return event
 
     def check_expiry(self, serial: str,

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from trayd.doctor import OK, WARNING, CheckResult, Context, check
 from trayd.i18n import _
+from trayd.platform.tray_host import WATCHER_NAMES as SNI_WATCHERS
+from trayd.platform.tray_host import xembed_tray
 
 NOTIFICATIONS = "org.freedesktop.Notifications"
-SNI_WATCHERS = ("org.kde.StatusNotifierWatcher", "org.freedesktop.StatusNotifierWatcher")
 
 
 def session_bus_names() -> tuple[set[str], set[str]] | None:
@@ -42,28 +43,6 @@ def session_bus_names() -> tuple[set[str], set[str]] | None:
         return None
     finally:
         bus.close()
-
-
-def xembed_tray_owner(display: str | None = None) -> bool | None:
-    """Whether an XEmbed system tray owns `_NET_SYSTEM_TRAY_S<screen>`; None without X."""
-    display = display or os.environ.get("DISPLAY")
-    if not display:
-        return None
-    try:
-        from Xlib import X, display as xdisplay
-    except ImportError:
-        return None
-    try:
-        d = xdisplay.Display(display)
-    except Exception:  # noqa: BLE001  (Xlib raises several types for "cannot connect")
-        return None
-    try:
-        screen = d.get_default_screen()
-        atom = d.intern_atom(f"_NET_SYSTEM_TRAY_S{screen}")
-        owner = d.get_selection_owner(atom)
-        return owner != X.NONE and getattr(owner, "id", owner) != 0
-    finally:
-        d.close()
 
 
 @check("notifications", lambda: _("Notification service"), order=90)
@@ -94,7 +73,7 @@ def tray(ctx: Context) -> CheckResult:
     if watchers:
         return CheckResult("tray", OK, _("StatusNotifierWatcher: {name}").format(
             name=watchers[0]))
-    xembed = xembed_tray_owner()
+    xembed = xembed_tray()
     if xembed:
         return CheckResult("tray", OK, _("XEmbed system tray on {display}").format(
             display=os.environ.get("DISPLAY", "")))

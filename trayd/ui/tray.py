@@ -1,7 +1,8 @@
 """Agent plug-in: the tray icon, owner of the agent's main thread.
 
 Why this shape:
-- AppIndicator (`trayd.ui.tray_indicator`) needs the main thread and a GLib loop, so the
+- The icon is a pystray.Icon (`trayd.ui.tray_indicator`: its AppIndicator backend, else
+  its Gtk.StatusIcon one); pystray's `run()` needs the main thread and a GLib loop, so the
   tray is the agent's main-loop owner: `run_main_loop()` blocks in that loop until
   `stop_main_loop()`. Everything else (PC/SC monitor, PKCS#11 worker, socket) runs on
   its own threads. Signals reach the agent through `set_wakeup_fd` and its watcher
@@ -40,8 +41,8 @@ from trayd.events import (
 )
 from trayd.i18n import _, current_language
 from trayd.platform.launcher import Launcher
+from trayd.platform.tray_host import tray_host_present
 from trayd.ui import tray_menu
-from trayd.ui.tray_host import tray_host_present
 from trayd.ui.tray_indicator import Indicator
 from trayd.ui.tray_menu import Action, Entry, TrayState
 from trayd.ui.tray_model import TrayModel
@@ -237,7 +238,7 @@ class TrayComponent:
                                           theme != icons.SYSTEM_THEME else "")
         self.backend = indicator.backend
         present, what = tray_host_present()
-        log.info("tray: backend %s, icon theme %s, tray host: %s", self.backend,
+        log.info("tray: backend %s (pystray), icon theme %s, tray host: %s", self.backend,
                  theme or "-", what)
         if not present:
             self._announce_no_tray(_("No system tray was found."))
@@ -247,7 +248,7 @@ class TrayComponent:
                        tray_menu.build_menu(self.state))
         self.indicator = indicator
 
-        def started() -> None:
+        def started(_icon: Any) -> None:  # pystray's setup callback, on its own thread
             self._ready.set()
             self._apply(force=True)
             log.info("tray: icon shown")
