@@ -14,6 +14,7 @@ import time
 import pytest
 
 from trayd import errors as E
+from trayd.core import opensc_version
 from trayd.config import Config
 from trayd.core.token_service import LocalTokenService
 from trayd.messages import describe
@@ -129,7 +130,10 @@ def test_idle_service_sends_nothing_and_other_applications_get_the_card_back(ser
                                                                               epass2003):
     tok = epass2003()
     service.login(tok.serial, PIN)
-    assert service.handbacks == 1 and not tok.logged_in  # reset after trayd's work
+    if opensc_version.behaviour().hands_card_back_by_reset:  # 0.24+: reset after trayd's work
+        assert service.handbacks == 1 and not tok.logged_in
+    else:  # 0.23: others re-authenticate by themselves; a reset would hang NSS
+        assert service.handbacks == 0 and tok.logged_in
     before = len(tok.apdu_log)
     time.sleep(2)
     assert len(tok.apdu_log) == before

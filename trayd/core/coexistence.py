@@ -32,7 +32,8 @@ The rules, applied by the token service:
   after fails: the session was taken during the login; the PIN may have reached the card,
   so it is NOT resent and NOT counted; the user is told to try again (`TokenBusy`).
 
-The other direction (`hand_back`): whatever trayd did, it took the SM session, and on
+The other direction (`hand_back`, OpenSC 0.24+ only: `opensc_version.Behaviour.
+hands_card_back_by_reset`): whatever trayd did, it took the SM session, and on
 OpenSC 0.24+ the other application cannot get it back by itself (its handle is dead on
 the plain 6988). A card *reset* is the one event every OpenSC version recovers from on
 its own: the next transaction sees SCARD_W_RESET_CARD, re-authenticates (4 APDUs) and
@@ -40,7 +41,9 @@ re-verifies the PIN it cached. So after each operation that touched a token tray
 that card through PC/SC. The PKCS#11 login state of every process survives (measured:
 0.23 and 0.26 keep `logged_in`, no re-bind); the card's own PIN state does not, which
 also means nothing can sign through trayd's session without OpenSC re-verifying. An idle
-trayd sends nothing and resets nothing.
+trayd sends nothing and resets nothing. On 0.23 no reset is sent: other processes
+re-authenticate on the 6988 by themselves, and 0.23's `sc_lock` deadlocks an NSS
+application (Firefox, Chromium) that meets a reset (it re-opens SM holding its mutex).
 """
 from __future__ import annotations
 
@@ -93,9 +96,11 @@ def reinit(svc: LocalTokenService, why: str) -> None:
 def hand_back(svc: LocalTokenService) -> None:
     """Reset every card this operation touched, so other applications re-authenticate by
     themselves (see the module docstring). Never raises: this is courtesy, not work."""
-    from trayd.core import pcsc
+    from trayd.core import opensc_version, pcsc
 
     touched, svc._touched = svc._touched, set()
+    if not opensc_version.behaviour().hands_card_back_by_reset:
+        return
     for reader in sorted(touched):
         try:
             done = pcsc.reset_card(reader)

@@ -114,6 +114,23 @@ class Behaviour:
         resends; 0.24+ checks the response MAC and fails (core/coexistence.py)."""
         return self.version < (0, 24, 0)
 
+    @property
+    def card_reset_is_safe(self) -> bool:
+        """Whether other OpenSC processes survive a card reset with SM on. 0.23's `sc_lock`
+        re-opens secure messaging while it still holds `card->mutex`: an application that
+        gave OpenSC locking functions (NSS: Firefox, Chromium) deadlocks in its next
+        C_Sign (seen with gdb: sc_lock -> sm open -> sc_transmit_apdu -> sc_lock -> mutex).
+        0.24.0 releases the mutex first (upstream d449feeda "fixed race conditions in
+        sc_lock()")."""
+        return self.version >= (0, 24, 0)
+
+    @property
+    def hands_card_back_by_reset(self) -> bool:
+        """trayd resets the card after its own work only where other processes need it
+        (they cannot recover from the SM collision) and survive it (see above): 0.24+.
+        On 0.23 they re-authenticate by themselves and a reset would hang a browser."""
+        return not self.recovers_from_sm_collision and self.card_reset_is_safe
+
     def token_label(self, label: str, pin_label: str = "User PIN", pin_slots: int = 1) -> str:
         """The PKCS#11 token label OpenSC builds (framework-pkcs15.c, pkcs15_init_slot).
 
