@@ -109,11 +109,12 @@ def _stacks(browser, out: Path) -> None:
     out.write_text("\n".join(text))
 
 
-def _firefox_client_auth(prof, tok, env, pki, tmp_path, artifacts, shots: str
-                         ) -> ClientAuthServer:
+def _firefox_client_auth(prof, tok, env, pki, tmp_path, artifacts, shots: str,
+                         beside=None) -> ClientAuthServer:
     """The site asks, Firefox picks the token's certificate by policy, the PIN goes into
     "Password Required", the page loads, the server saw the token's subject; a reload
-    signs again. Returns the (running) server."""
+    signs again; then `beside(ff, server)` runs with Firefox still open. Returns the
+    (running) server."""
     (prof.path / "user.js").write_text(FIREFOX_USER_JS)
     server = ClientAuthServer(pki, tmp_path / "s_server.log")
     pin = pin_file(tmp_path, tok.pin)
@@ -133,12 +134,27 @@ def _firefox_client_auth(prof, tok, env, pki, tmp_path, artifacts, shots: str
         _shot(ff, f"{shots}-page-loaded", artifacts)
         assert tok.card.signatures > signatures  # the handshake was signed on the token
         _sign_again(ff, server, tok, "on reload", artifacts)
+        if beside:
+            beside(ff, server)
     except BaseException:
         server.stop()
         raise
     finally:
         ff.stop()
     return server
+
+
+def _trayd_login_logout_beside(browser, server, tok, trayd_env, artifacts: Path) -> None:
+    """Issue 11.4: with the browser open, log in through trayd, sign again in the browser
+    (a new handshake), log out, sign again: all work, and the card spends no PIN try."""
+    tries = tok.tries_left
+    r = run_trayd("login", "--pin-stdin", env=trayd_env, input=tok.pin + "\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    _sign_again(browser, server, tok, "after trayd login", artifacts)
+    r = run_trayd("logout", env=trayd_env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    _sign_again(browser, server, tok, "after trayd logout", artifacts)
+    assert tok.tries_left == tries
 
 
 def _shot(browser, name: str, artifacts: Path) -> None:
@@ -196,5 +212,7 @@ def test_firefox_started_first_then_root_accepted_uses_the_token(
     wait_for(lambda: "opensc-pkcs11.so" in (prof.path / "pkcs11.txt").read_text(), 60,
              "OpenSC in the existing profile")
     env = dict(trayd_env, DISPLAY=screen)
-    server = _firefox_client_auth(prof, tok, env, pki, tmp_path, artifacts, "firefox-first")
+    server = _firefox_client_auth(
+        prof, tok, env, pki, tmp_path, artifacts, "firefox-first",
+        beside=lambda ff, srv: _trayd_login_logout_beside(ff, srv, tok, trayd_env, artifacts))
     server.stop()
