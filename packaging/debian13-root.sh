@@ -54,7 +54,7 @@ extra=(git make ca-certificates)
 build_root() {
   [ -f "$tarball" ] && return 0
   need_tools
-  mkdir -p "$cache"
+  mkdir -p "$cache/debian13"
   local tmp="$cache/build-$key.$$"
   rm -rf "$tmp"
   echo "debian13-root: debootstrap $suite from $mirror into $tmp" >&2
@@ -97,14 +97,14 @@ EOF
 # so working on how a run is set up does not rebuild the root).
 key=$( (cat packaging/apt-packages.txt; declare -f build_root host_mirror; echo "$suite $mirror ${extra[*]}") |
       sha256sum | cut -c1-16)
-tarball="$cache/debian13-root-$key.tar.zst"
-lower="$cache/debian13-root-$key"
+tarball="$cache/debian13/root-$key.tar.zst"
+lower="$cache/debian13/root-$key"
 
 # Older keys are stale roots (their package list or this script changed); one still in use
 # by a run (which holds a shared lock on <root>.lock) is left for a later cleanup.
 remove_stale() {
   local old
-  for old in "$cache"/debian13-root-*.lock; do
+  for old in "$cache"/debian13/root-*.lock; do
     [ -e "$old" ] || continue
     old=${old%.lock}
     [ "$old" = "$lower" ] && continue
@@ -116,7 +116,7 @@ remove_stale() {
 # then hold a shared lock on the root for as long as this script (and the run) lives.
 prepare_root() {
   need_tools
-  mkdir -p "$cache"
+  mkdir -p "$cache/debian13"
   exec 8>"$lower.lock"
   flock -x 8
   build_root
@@ -192,6 +192,9 @@ run_in_root() {
     done
     mkdir -p "$r/root/.cache/pip"; mount --bind "$cache/pip" "$r/root/.cache/pip"
     mkdir -p "$r/src"; tar -C "$r/src" -xf "$work/src.tar"
+    # A fresh clone is a git work tree (make deb and the package test list files with git).
+    chroot "$r" sh -c "cd /src && git init -q && git add -A && git -c user.name=ci \
+      -c user.email=ci@localhost commit -qm checkout --no-gpg-sign" >/dev/null
     cd /; exec chroot "$r" "$@"' \
     sh "$lower" "$work" "$cache" "${inner_env[@]}" "$@"
 }

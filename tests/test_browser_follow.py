@@ -127,3 +127,31 @@ def test_profile_made_before_the_agent_starts_is_followed_at_start(
     told = [n for n in notes if "ブラウザに登録しました" in n["body"]]
     assert told[0]["body"] == "ブラウザに登録しました。次にブラウザを起動したときから有効になります。"
     assert "opensc-pkcs11.so" in _modules(prof) and "(trayd)" in _certs(prof)
+
+
+def test_watcher_sleeps_while_firefox_writes_its_profile(accepted, trayd_agent, trayd_env,
+                                                         home, tmp_path):
+    """No polling and no wake-ups from a busy profile: with Firefox running on a profile
+    that already has its database, the watcher thread does not run at all."""
+    import time
+
+    from rig.browsers import WindowedBrowser, firefox_first_run
+    from test_agent_lifecycle import switches
+
+    firefox_first_run(trayd_env, tmp_path)
+    prof = _ff_profile(home)
+    agent = trayd_agent("run", "--no-tray", "-v")
+    wait_for(lambda: "opensc-pkcs11.so" in _modules(prof), 30, "the start-up look")
+    ff = WindowedBrowser([FIREFOX, "--headless", "--no-remote", "about:blank"],
+                         dict(trayd_env, DISPLAY=""), tmp_path / "firefox.log")
+    try:
+        wait_for(lambda: nss.in_use(nss.NssDatabase(prof, "firefox")), 90, "Firefox running")
+        time.sleep(2.0)  # let Firefox's start-up burst of writes pass
+        before = switches(agent.pid)
+        time.sleep(3.0)
+        after = switches(agent.pid)
+    finally:
+        ff.stop()
+    watch = [k for k in after if k.startswith("trayd-nss-watch/")]
+    assert watch, after
+    assert all(after[k] == before.get(k) for k in watch), (before, after)

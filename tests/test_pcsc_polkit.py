@@ -123,3 +123,28 @@ def test_the_same_daemon_with_disable_polkit_serves(tmp_path, trayd_env) -> None
         assert json.loads(r.stdout)["pcsc"] == "up", r.stdout + r.stderr
     finally:
         daemon.stop()
+
+
+def test_a_refusal_reported_as_no_service_is_still_a_refusal(tmp_path, monkeypatch) -> None:
+    """libpcsclite says NO_SERVICE when pcscd's close beats its first write: a socket that
+    accepts and closes at once is pcscd refusing us; none at all is pcscd not running."""
+    import socket
+    import threading
+
+    path = tmp_path / "pcscd.comm"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    monkeypatch.setenv("PCSCLITE_CSOCK_NAME", str(path))
+
+    def refuse() -> None:
+        conn, _ = server.accept()
+        conn.close()
+
+    t = threading.Thread(target=refuse, daemon=True)
+    t.start()
+    assert pcsc.classify(0x8010001D) == pcsc.SECURITY_VIOLATION
+    t.join(5)
+    server.close()
+    path.unlink()
+    assert pcsc.classify(0x8010001D) == 0x8010001D  # nothing listens: not running

@@ -118,39 +118,63 @@ P11_SCRIPT = textwrap.dedent("""
     with tok.open(rw=True) as s:
         try:
             s.set_pin("12345678", "22222222")
+            out["set_pin_no_login"] = "changed"
+            s.set_pin("22222222", "12345678")  # back
         except pkcs11.UserNotLoggedIn:
             out["set_pin_no_login"] = "UserNotLoggedIn"
     with tok.open(rw=True, user_pin="12345678") as s:
         key = s.get_key(object_class=ObjectClass.PRIVATE_KEY)
         out["sig1"] = len(key.sign(b"x", mechanism=Mechanism.SHA256_RSA_PKCS))
         subprocess.run(["pkcs11-tool", "--module", sys.argv[1], "-O"], capture_output=True)
-        out["sig_after_other_process"] = len(key.sign(b"x", mechanism=Mechanism.SHA256_RSA_PKCS))
-        s.set_pin("99999999", "22222222")  # wrong old PIN, accepted (see test docstring)
-        out["changed_with_wrong_old_pin"] = True
+        try:
+            out["sig_after_other_process"] = len(key.sign(b"x", mechanism=Mechanism.SHA256_RSA_PKCS))
+        except pkcs11.PKCS11Error as exc:
+            out["sig_after_other_process"] = type(exc).__name__
+    lib.reinitialize()  # a new card handle: the PIN-change fact without the collision
+    tok = lib.get_slots(token_present=True)[0].get_token()
+    with tok.open(rw=True, user_pin="12345678") as s:
+        try:
+            s.set_pin("99999999", "22222222")  # wrong old PIN while logged in
+            out["set_pin_wrong_old"] = "accepted"
+        except pkcs11.PinIncorrect:
+            out["set_pin_wrong_old"] = "PinIncorrect"
     print(json.dumps(out))
 """)
 
 
 def test_python_pkcs11_facts(epass2003, env):
-    """Facts for trayd's core, through python-pkcs11 in a child process:
+    """Facts for trayd's core (core/opensc_version.py), through python-pkcs11 in a child:
 
     - a second process binding the token re-runs SM mutual authentication, which ends the
-      first process's card login; OpenSC recovers (6988 -> re-auth, 6982 -> re-VERIFY from
-      its PIN cache) so a signature in the first session still works;
-    - C_SetPIN is refused without a login, but while logged in OpenSC 0.23 never checks the
-      old PIN (it sends only the new one): trayd must verify the old PIN itself.
+      first process's card login; OpenSC 0.23 recovers (6988 -> re-auth, 6982 -> re-VERIFY
+      from its PIN cache) so a signature in the first session still works; 0.24+ fails it;
+    - OpenSC 0.23 refuses C_SetPIN without a login, and while logged in never checks the
+      old PIN (it sends only the new one); 0.24+ verifies it (one try on the card), with or
+      without a login.
     """
     import json
-    tok = epass2003()
+    b = behaviour()
+    tok = epass2003(max_tries=10)
     r = subprocess.run([sys.executable, "-c", P11_SCRIPT, OPENSC_PKCS11], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["label"] == tok.label and out["serial"] == tok.serial
-    assert out["wrong"] == "PinIncorrect" and out["set_pin_no_login"] == "UserNotLoggedIn"
-    assert out["sig1"] == out["sig_after_other_process"] == 256
-    assert any(resp[-2:] == b"\x69\x88" for _, resp in tok.apdu_log)  # re-authenticated
-    assert out["changed_with_wrong_old_pin"] and tok.pin_matches("22222222")
+    assert out["wrong"] == "PinIncorrect"
+    # 0.24+ verifies the old PIN inside C_SetPIN, so it needs no login first.
+    assert out["set_pin_no_login"] == ("changed" if b.set_pin_verifies_old_pin
+                                       else "UserNotLoggedIn")
+    assert out["sig1"] == 256
+    assert any(resp[-2:] == b"\x69\x88" for _, resp in tok.apdu_log)  # the collision
+    if b.recovers_from_sm_collision:
+        assert out["sig_after_other_process"] == 256
+    else:
+        assert out["sig_after_other_process"] != 256, out
+    if b.set_pin_verifies_old_pin:
+        assert out["set_pin_wrong_old"] == "PinIncorrect" and tok.pin_matches("12345678")
+        assert tok.tries_left == 9  # the "0000" above was reset by the right PIN; this one counts
+    else:
+        assert out["set_pin_wrong_old"] == "accepted" and tok.pin_matches("22222222")
 
 
 def test_runnable_emulator_holds_then_removes(pcscd_up, pki, env):

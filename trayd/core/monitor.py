@@ -233,7 +233,9 @@ class PcscMonitor:
         while not self._stop.is_set():
             rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
             if rc != scard.SCARD_S_SUCCESS:
-                self._service_down(self._why(rc), self._denied)
+                from trayd.core.pcsc import classify
+
+                self._service_down(self._why(classify(rc)), self._denied)
                 self.ready.set()
                 delay = self._backoff[min(attempt, len(self._backoff) - 1)]
                 attempt += 1

@@ -14,6 +14,8 @@ change it comes from (OpenSC git):
 - change PIN: from 0.24 (e58bca0a) the ePass2003 driver verifies the old PIN inside
   C_SetPIN; 0.23 does not check it at all. trayd verifies it itself first on every
   version, so a wrong current PIN costs exactly one try on both.
+- another process's SM session (a plain 6988): 0.23 re-authenticates and resends the
+  command; 0.24+ fails it (see core/coexistence.py).
 - logout: 0.23's ePass2003 driver has no logout, and from 0.24 (42d3a670,
   SW_PIN_LOGOUT_ONLY) C_Logout only clears OpenSC's own PIN state: either way the card
   stays verified. Checked up to 0.27.1; a later version is assumed to behave the same
@@ -105,6 +107,12 @@ class Behaviour:
     @property
     def logout_leaves_card_verified(self) -> bool:
         return self.version >= (0, 23, 0)
+
+    @property
+    def recovers_from_sm_collision(self) -> bool:
+        """A plain 6988 (another process took the SM session): 0.23 re-authenticates and
+        resends; 0.24+ checks the response MAC and fails (core/coexistence.py)."""
+        return self.version < (0, 24, 0)
 
     def token_label(self, label: str, pin_label: str = "User PIN", pin_slots: int = 1) -> str:
         """The PKCS#11 token label OpenSC builds (framework-pkcs15.c, pkcs15_init_slot).

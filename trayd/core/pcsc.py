@@ -5,6 +5,8 @@ starting a thread; the monitor shares the same error classification (`is_service
 """
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import asdict, dataclass
 
 from smartcard import scard
@@ -20,6 +22,7 @@ SERVICE_ERRORS = frozenset(
     if hasattr(scard, name)
 )
 NO_READERS = getattr(scard, "SCARD_E_NO_READERS_AVAILABLE", 0x8010002E)
+NO_SERVICE = 0x8010001D
 # pcsc-lite 2.x built with polkit (Debian 13) answers this when polkit does not allow the
 # caller (org.debian.pcsc-lite.access_pcsc / access_card): pcscd runs, but not for us.
 SECURITY_VIOLATION = 0x8010006A
@@ -29,6 +32,40 @@ POLKIT_ACTIONS = ("org.debian.pcsc-lite.access_pcsc", "org.debian.pcsc-lite.acce
 def is_access_denied(code: int) -> bool:
     """pcscd refused this client (polkit), as opposed to pcscd being absent."""
     return (code & 0xFFFFFFFF) == SECURITY_VIOLATION
+
+
+def socket_path() -> str:
+    """Where libpcsclite connects (PCSCLITE_CSOCK_NAME overrides the default)."""
+    return os.environ.get("PCSCLITE_CSOCK_NAME") or "/run/pcscd/pcscd.comm"
+
+
+def refused_by_daemon(timeout: float = 0.5) -> bool:
+    """pcscd accepted a connection and closed it without a word: its polkit refusal.
+
+    Why: pcsc-lite 2.x closes a refused client's socket; libpcsclite reports that as
+    SCARD_W_SECURITY_VIOLATION when the close resets its read, but as SCARD_E_NO_SERVICE
+    when it loses the race and its first write fails. An authorized client is left
+    waiting (pcscd expects a message first), and no daemon means no connection at all.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(socket_path())
+        except OSError:
+            return False
+        try:
+            return s.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except OSError:  # timeout: pcscd waits for our request, so it accepted us
+            return False
+
+
+def classify(code: int) -> int:
+    """`code`, with a NO_SERVICE that is really pcscd refusing us turned into a refusal."""
+    if (code & 0xFFFFFFFF) == NO_SERVICE and refused_by_daemon():
+        return SECURITY_VIOLATION
+    return code
 
 
 def unavailable(code: int) -> PcscUnavailable:
@@ -63,7 +100,7 @@ def snapshot() -> list[ReaderState]:
     """Readers and cards right now. Raises PcscUnavailable if pcscd does not answer."""
     rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if rc != scard.SCARD_S_SUCCESS:
-        raise unavailable(rc)
+        raise unavailable(classify(rc))
     try:
         rc, readers = scard.SCardListReaders(ctx, [])
         if rc == NO_READERS or (rc == scard.SCARD_S_SUCCESS and not readers):
