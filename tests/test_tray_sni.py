@@ -5,9 +5,9 @@
 `IconName` (a theme name from trayd's hicolor theme, with `IconThemePath`) and `Title` (the
 state in words) follow insert / login / logout / remove / pcscd down; its dbusmenu follows
 the token (LayoutUpdated) and every entry clicked with `Event(id, "clicked")` does what the
-XEmbed click does; a watcher that appears after the agent takes the icon from trayer, and
-the watcher going away gives it back. Screenshots of the host bar in each state go to
-docs/screenshots/sni-*.png.
+XEmbed click does; a watcher that appears after the agent takes the icon from trayer (also
+one that refused the first registration: tests/rig/late_watcher.py), and the watcher going
+away gives it back. Screenshots of the host bar in each state go to docs/screenshots/sni-*.png.
 """
 from __future__ import annotations
 
@@ -308,5 +308,37 @@ def test_the_icon_moves_to_a_watcher_that_comes_and_back_when_it_goes(
             desktop.stop()
         assert agent.alive()
     finally:
+        rc, _t = agent.stop()
+    assert rc == 0
+
+
+def test_a_watcher_that_refuses_the_first_registration_still_gets_the_icon(
+        env, dbus_session, tray_host, xdisplay, artifacts, tmp_path):
+    """The race behind this file's flaky "moves" test, made certain: the watcher owns its
+    name, GDBus refuses libayatana's RegisterStatusNotifierItem (object not exported yet),
+    then the object appears. libayatana alone never retries; trayd makes it register again
+    (trayd.ui.sni_watch), and libayatana's XEmbed fallback leaves trayer."""
+    import sys
+
+    agent = _agent(env, artifacts, "late-watcher")
+    watcher = None
+    try:
+        TrayDriver(xdisplay, artifacts, env).icon_window()  # docked in trayer (XEmbed)
+        out = open(tmp_path / "late-watcher.out", "w+")
+        watcher = subprocess.Popen([sys.executable, str(ROOT / "tests/rig/late_watcher.py")],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        item = _item(dbus_session, agent)
+        wait_until(lambda: "exported" in (tmp_path / "late-watcher.out").read_text(), 20,
+                   "the watcher refused a registration, then exported its object")
+        agent.wait_log("Unable to connect to the Notification Watcher")  # libayatana's
+        wait_until(lambda: _registered(dbus_session, item), 20, "item registered again")
+        agent.wait_log("registering it again")
+        wait_until(lambda: not _docked(xdisplay), 20, "the XEmbed icon left trayer")
+        assert agent.alive()
+    finally:
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait(10)
         rc, _t = agent.stop()
     assert rc == 0

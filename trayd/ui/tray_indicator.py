@@ -36,6 +36,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from trayd.icons import NAMES, render_icon
+from trayd.ui.sni_watch import WatcherFollower
 from trayd.ui.tray_menu import Action, Entry
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,8 @@ def _appindicator_icon() -> type:
             super().__init__("trayd")
             if theme_path:
                 self._appindicator.set_icon_theme_path(theme_path)
+            # libayatana never retries a registration a starting watcher refused.
+            self._watcher = WatcherFollower(self._appindicator)
 
         def _set_icon(self) -> None:
             if self._theme_path:
@@ -222,6 +225,7 @@ def _appindicator_icon() -> type:
             self._set_xembed_tooltip(0)
 
         def _hide_now(self) -> None:
+            self._watcher.close()
             self._appindicator.set_status(ai.IndicatorStatus.PASSIVE)
 
         def _set_xembed_tooltip(self, attempt: int) -> bool:
