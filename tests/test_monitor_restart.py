@@ -29,6 +29,11 @@ class GatedBackoff(tuple):
 
 
 def test_pcscd_restart_with_a_token_left_in_is_quiet(pcscd_up):
+    # Start with readers pcscd itself sees empty: a card an earlier test closed a moment
+    # ago may not be polled away yet, and an insert in that window is taken by vpcd for
+    # the same card that never left (no power-on; the insert below waited in vain).
+    for n in (0, 1):
+        wait_card_state(f"Virtual PCD 00 0{n}", present=False, timeout=10)
     backoff = GatedBackoff((0.01,))
     backoff.gate = threading.Event()
     rec = Recorder()
