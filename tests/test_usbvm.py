@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import time
 
-from rig.fixtures_usbvm import PLUG_TIMEOUT, INSERTED, REMOVED, notes, plug, pull, wait_notes
+from rig.fixtures_usbvm import (PLUG_TIMEOUT, INSERTED, REMOVED, notes, plug, pull,
+                                reader_of, wait_notes, wait_reader_gone)
 from rig.vpcd import VirtualCard, VpcdLink
 from test_cli_login import PIN, is_verify
 
@@ -117,7 +118,7 @@ def test_pulled_during_login_clear_error_agent_alive(usbvm_clean, usb_token):
     assert tok.pulled.is_set()
     assert r["rc"] == 1, r["stderr"]
     assert "トークンが外されました" in r["stderr"] and "Traceback" not in r["stderr"]
-    wait_notes(vm, removed + 1, REMOVED)
+    wait_reader_gone(vm, reader_of(wait_notes(vm, removed + 1, REMOVED)[-1]))
     assert vm.agent_info()["alive"]
     assert tok.tries_left == 10  # the interrupted try was not counted by the card
     plug(vm, tok)

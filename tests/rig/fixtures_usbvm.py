@@ -77,11 +77,44 @@ def plug(vm, tok, expect_note: bool = True) -> dict | None:
     return None
 
 
+def reader_of(note: dict) -> str:
+    """The reader a token notification names (its body's last line, "リーダー: NAME")."""
+    return note["body"].split("リーダー: ")[-1]
+
+
+def guest_readers(vm) -> list[str]:
+    """The readers the guest's pcscd lists now (through `trayd status --json`)."""
+    res = vm.trayd("status", "--json")
+    assert res["rc"] == 0, res["stderr"]
+    return [r["name"] for r in json.loads(res["stdout"])["readers"]]
+
+
+def wait_reader_gone(vm, reader: str | None = None, timeout: float = PLUG_TIMEOUT) -> None:
+    """Wait until the guest's pcscd no longer lists `reader` (None: any reader).
+
+    Why: the removal notification comes with the card's removal; pcscd drops the USB
+    reader itself later, and a token plugged into that port before it did was never seen
+    by the guest (CI: a plug 0.28 s after a pull made mid-transaction; the old reader
+    stayed listed empty, the new one never came, every later plug timed out).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = guest_readers(vm)
+        if (reader in left) if reader else left:
+            assert time.monotonic() < deadline, f"the guest still lists {left}"
+            time.sleep(0.1)  # pacing between status round trips; the loop waits for the state
+            continue
+        return
+
+
 def pull(vm, tok, expect_note: bool = True) -> dict | None:
+    """Pull `tok`; with `expect_note`, wait for the notification and for its reader to go."""
     before = len(notes(vm, REMOVED))
     tok.link.remove()
     if expect_note:
-        return wait_notes(vm, before + 1, REMOVED)[-1]
+        note = wait_notes(vm, before + 1, REMOVED)[-1]
+        wait_reader_gone(vm, reader_of(note))
+        return note
     return None
 
 
@@ -96,6 +129,7 @@ def usbvm_clean(usbvm):
     deadline = time.monotonic() + 30
     while usbvm.bridge.plugged() and time.monotonic() < deadline:
         time.sleep(0.1)
+    wait_reader_gone(usbvm)  # the next test plugs into a port the guest has let go
 
 
 @pytest.fixture
