@@ -73,19 +73,32 @@ class PinNotEvaluated(Exception):
         self.rv = rv
 
 
+def forget_initialized(lib: Any) -> None:
+    """Tell python-pkcs11 (which keeps one `lib` per path) that the module was finalized
+    through `RawModule.finalize`: its own C_Finalize now returns at once with
+    CKR_CRYPTOKI_NOT_INITIALIZED (no card is touched) and clears its flag."""
+    try:
+        lib.finalize()
+    except Exception:  # noqa: BLE001 - the expected CryptokiNotInitialized
+        pass
+
+
 def reinit(svc: LocalTokenService, why: str) -> None:
     """New OpenSC card handle in this process (C_Finalize + C_Initialize).
 
     Every session dies with it: held logins are forgotten and reported logged out.
     """
-    lib, _raw = svc._ensure_lib()
+    lib, raw = svc._ensure_lib()
     lost = list(svc._held)
     svc._held.clear()  # the sessions die with C_Finalize: no C_Logout on stale handles
     svc._pslots.clear()
     svc._readers.clear()
     log.info("re-initialising the PKCS#11 module (%s); %d login(s) dropped", why, len(lost))
     try:
-        lib.reinitialize()
+        # Through ctypes, not lib.reinitialize(): see RawModule.finalize (the GIL).
+        raw.finalize()
+        forget_initialized(lib)
+        lib.initialize()  # python-pkcs11 calls C_Initialize without the GIL
     except Exception as exc:  # noqa: BLE001
         raise svc._map(exc, None, "reinit") from exc
     svc.reinits += 1

@@ -141,8 +141,10 @@ class RawModule:
         d.C_Logout.argtypes = [CK_ULONG]
         d.C_CloseSession.argtypes = [CK_ULONG]
         d.C_GenerateRandom.argtypes = [CK_ULONG, ctypes.c_char_p, CK_ULONG]
+        d.C_Finalize.argtypes = [ctypes.c_void_p]
+        d.C_Initialize.argtypes = [ctypes.c_void_p]
         for fn in (d.C_GetSlotList, d.C_GetSlotInfo, d.C_GetTokenInfo, d.C_Login, d.C_Logout,
-                   d.C_CloseSession, d.C_GenerateRandom):
+                   d.C_CloseSession, d.C_GenerateRandom, d.C_Finalize, d.C_Initialize):
             fn.restype = CK_ULONG
 
     def slot_list(self, token_present: bool = True) -> tuple[int, list[int]]:
@@ -205,6 +207,22 @@ class RawModule:
 
     def logout(self, session_handle: int) -> int:
         return int(self._dll.C_Logout(session_handle))
+
+    def finalize(self) -> int:
+        """C_Finalize through ctypes, which releases the GIL during the call.
+
+        Why not python-pkcs11's `lib.finalize()`: python-pkcs11 0.10 calls C_Finalize
+        while holding the GIL, and OpenSC's C_Finalize disconnects every card
+        (SCardDisconnect waits for pcscd). If pcscd waits on the reader at that moment,
+        every Python thread of the process stops with it; with a virtual reader served by
+        a Python thread (the test rig) that is a deadlock (seen: a whole test run hung).
+        """
+        return int(self._dll.C_Finalize(None))
+
+    def initialize(self) -> int:
+        """C_Initialize(NULL) through ctypes, as python-pkcs11 does it (its function
+        pointers stay valid: the library is the same loaded object)."""
+        return int(self._dll.C_Initialize(None))
 
     def close_session(self, session_handle: int) -> int:
         return int(self._dll.C_CloseSession(session_handle))

@@ -333,9 +333,10 @@ class LocalTokenService(SlotCache):
                     self._drop_held(serial)
                 except Exception:  # noqa: BLE001
                     log.debug("closing held session of %s failed", serial, exc_info=True)
-            if self._lib is not None and self._lib.initialized:
+            if self._lib is not None and self._lib.initialized and self._raw is not None:
                 try:
-                    self._lib.finalize()
+                    self._raw.finalize()  # ctypes: releases the GIL (RawModule.finalize)
+                    coexistence.forget_initialized(self._lib)
                 except Exception:  # noqa: BLE001
                     log.debug("C_Finalize failed", exc_info=True)
         try:
