@@ -13,20 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rig.trayd_cli import base_env, run_trayd
+from rig.trayd_cli import run_trayd
 from trayd.platform import browser_module, nss
 
-ROOT = Path(__file__).resolve().parent.parent
 OPENSC = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-
-
-@pytest.fixture
-def cli_env(home):
-    env = base_env()
-    env["PYTHONPATH"] = str(ROOT)
-    env["TRAYD_LANGUAGE"] = "en"
-    env["PCSCLITE_CSOCK_NAME"] = str(home / "no-pcscd.sock")  # modutil loads OpenSC: no card
-    return env
 
 
 def mkdb(path: Path) -> Path:

@@ -9,20 +9,10 @@ from pathlib import Path
 import pytest
 
 from rig.browsers import CHROMIUM, FIREFOX, firefox_first_run
-from rig.trayd_cli import base_env, run_trayd
+from rig.trayd_cli import run_trayd
 
-ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(not FIREFOX, reason="firefox-esr not installed")
-
-
-@pytest.fixture
-def cli_env(home):
-    env = base_env()
-    env["PYTHONPATH"] = str(ROOT)
-    env["TRAYD_LANGUAGE"] = "en"
-    env["PCSCLITE_CSOCK_NAME"] = str(home / "no-pcscd.sock")  # modutil loads OpenSC: no card
-    return env
 
 
 def _json(proc) -> dict:

@@ -23,15 +23,6 @@ PIN = "12345678"
 WRONG = "87654321"
 
 
-@pytest.fixture
-def service(home, pcscd_up):
-    states: list[tuple[str, bool, bool]] = []
-    svc = LocalTokenService(Config(), on_state_change=lambda *a: states.append(a))
-    svc.states = states  # type: ignore[attr-defined]
-    yield svc
-    svc.close()
-
-
 def verifies(tok) -> int:
     return sum(1 for cmd, _ in tok.apdu_log if len(cmd) > 20 and cmd[1] == 0x82 and cmd[2] == 1)
 

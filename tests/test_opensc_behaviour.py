@@ -14,10 +14,8 @@ import pytest
 
 from rig.fixtures_emulator import OPENSC_PKCS11, pkcs11_tool
 from trayd import errors as E
-from trayd.config import Config
 from trayd.core import opensc_version
 from trayd.core.opensc_version import behaviour
-from trayd.core.token_service import LocalTokenService
 
 PIN = "12345678"
 WRONG = "87650000"
@@ -57,13 +55,6 @@ def test_label_on_the_real_module(epass2003, opensc_env) -> None:
     assert tok.label == behaviour().token_label("EPP:CERT")
     r = pkcs11_tool("-L", env=opensc_env)
     assert f"token label        : {tok.label}\n" in r.stdout, r.stdout
-
-
-@pytest.fixture
-def service(home, pcscd_up):
-    svc = LocalTokenService(Config())
-    yield svc
-    svc.close()
 
 
 def test_plain_c_logout_leaves_the_card_verified(epass2003, opensc_env) -> None:

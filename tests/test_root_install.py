@@ -7,20 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rig.trayd_cli import base_env, run_trayd
+from rig.trayd_cli import run_trayd
 from trayd.core import trust_roots
 from trayd.core.certificates import colon_hex
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def cli_env(home):
-    env = base_env()
-    env["PYTHONPATH"] = str(ROOT)
-    env["TRAYD_LANGUAGE"] = "en"
-    env["PCSCLITE_CSOCK_NAME"] = str(home / "no-pcscd.sock")  # never the system pcscd
-    return env
 
 
 def mkdb(path: Path) -> Path:

@@ -12,15 +12,6 @@ from trayd.core.token_service import LocalTokenService, reader_matches
 PIN = "12345678"
 
 
-@pytest.fixture
-def service(home, pcscd_up):
-    states: list[tuple[str, bool, bool]] = []
-    svc = LocalTokenService(Config(), on_state_change=lambda *a: states.append(a))
-    svc.states = states  # type: ignore[attr-defined]
-    yield svc
-    svc.close()
-
-
 def test_token_info_matches_the_token(service, epass2003):
     tok = epass2003()
     [t] = service.list_tokens()
