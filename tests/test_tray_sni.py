@@ -21,7 +21,7 @@ import pytest
 
 from rig.agent_process import AgentProcess
 from rig.sni import SniItem, owner_of_pid, registered_items
-from rig.tray_driver import TrayDriver, wait_until, window_tree
+from rig.tray_driver import TrayDriver, docked_icon, wait_until
 from rig.xserver import have_gui_tools, screenshot
 
 pytestmark = [pytest.mark.gui,
@@ -270,21 +270,8 @@ def test_every_menu_entry_works_over_dbusmenu(sni_desktop, env, dbus_session, ep
 
 
 def _docked(display: str) -> bool:
-    """trayd's XEmbed plug is inside trayer's panel."""
-    tree = window_tree(display)
-    panel = next((w for w in tree if '"panel" "trayer"' in w.cls), None)
-    if panel is None:
-        return False
-    inside = False
-    for w in tree:
-        if w is panel:
-            inside = True
-            continue
-        if inside and w.depth <= panel.depth:
-            break
-        if inside and '"trayd"' in w.cls and w.w >= 16:
-            return True
-    return False
+    """trayd's XEmbed plug is inside trayer's panel (any height)."""
+    return docked_icon(display, min_h=0) is not None
 
 
 def test_the_icon_moves_to_a_watcher_that_comes_and_back_when_it_goes(

@@ -65,6 +65,25 @@ def wait_until(pred, timeout: float, what: str, interval: float = 0.1):
         time.sleep(interval)
 
 
+def docked_icon(display: str, min_h: int = 16) -> Win | None:
+    """trayd's XEmbed plug inside trayer's panel (at least 16 px wide, `min_h` high),
+    or None: the windows after the panel that are deeper than it are its contents."""
+    tree = window_tree(display)
+    panel = next((w for w in tree if '"panel" "trayer"' in w.cls), None)
+    if panel is None:
+        return None
+    inside = False
+    for w in tree:
+        if w is panel:
+            inside = True
+            continue
+        if inside and w.depth <= panel.depth:
+            break
+        if inside and '"trayd"' in w.cls and w.w >= 16 and w.h >= min_h:
+            return w
+    return None
+
+
 def classify_icon(img: Image.Image) -> str:
     """Which trayd icon state a crop shows, from its colours (see trayd/icons.py):
     blue body = present; + green badge = logged_in; + red badge = error; grey = none."""
@@ -106,23 +125,8 @@ class TrayDriver:
     def icon_window(self, timeout: float = 20.0) -> Win:
         """trayd's plug inside trayer's panel (the icon has docked)."""
 
-        def find() -> Win | None:
-            tree = window_tree(self.display)
-            panel = next((w for w in tree if '"panel" "trayer"' in w.cls), None)
-            if panel is None:
-                return None
-            inside = False
-            for w in tree:
-                if w is panel:
-                    inside = True
-                    continue
-                if inside and w.depth <= panel.depth:
-                    break
-                if inside and '"trayd"' in w.cls and w.w >= 16 and w.h >= 16:
-                    return w
-            return None
-
-        return wait_until(find, timeout, "trayd's icon docked in trayer")
+        return wait_until(lambda: docked_icon(self.display), timeout,
+                          "trayd's icon docked in trayer")
 
     def popups(self) -> list[Win]:
         """trayd's mapped top-level GTK popups (the menu and its open submenus)."""
