@@ -102,3 +102,15 @@ def test_only_the_composition_root_builds_components():
             if probe in text:
                 offences.append(f"{path.relative_to(ROOT)}: {probe}")
     assert not offences, "\n".join(offences)
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_over_400_lines():
+    """Issue 14: a module a newcomer can read in one sitting; split by concern past 400."""
+    sizes = {path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+             for path in sorted(PKG.rglob("*.py"))}
+    assert len(sizes) > 50  # the walk really saw the package
+    too_long = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"
