@@ -28,6 +28,25 @@ def user_dbs(home) -> list:
             mkdb(home / "snap/firefox/common/.mozilla/firefox/s.default")]
 
 
+def refuse_in_agent(how, epass2003, monkeypatch, dbus_session, display, hook,
+                    widget: str, dialog: str) -> None:
+    """Insert the token into a real agent and answer its `dialog` in any way but はい.
+
+    "no-start": the agent's interpreter does not exist, so the dialog cannot start.
+    Returns after the agent counted its check (the browser offer follows the root check).
+    """
+    if how == "no-start":
+        monkeypatch.setattr(sys, "executable", "/nonexistent/no-such-python")
+    tok = epass2003(insert=False)
+    with AgentRun(monkeypatch, dbus_session) as run:
+        tok.insert()
+        if how != "no-start":
+            text = _hook_widget(hook, f"{widget}.text")
+            title = json.loads(hook.read_text())["widgets"][f"{widget}.window"]["title"]
+            answer_not_yes(how, display, text, title, dialog_pid(os.getpid(), dialog))
+        run.wait_checks(1)
+
+
 @pytest.mark.parametrize("how", WAYS)
 def test_agent_root_warning_anything_but_yes_installs_nothing(
         how, home, epass2003, pki, dbus_session, notification_server, monkeypatch,
@@ -41,16 +60,8 @@ def test_agent_root_warning_anything_but_yes_installs_nothing(
     before = [certutil_L(db) for db in dbs]
     with trust_state.Update() as st:
         st.browser_declined = True  # only the root question here
-    if how == "no-start":
-        monkeypatch.setattr(sys, "executable", str(home / "no-such-python"))
-    tok = epass2003(insert=False)
-    with AgentRun(monkeypatch, dbus_session) as run:
-        tok.insert()
-        if how != "no-start":
-            text = _hook_widget(hook, "root.text")
-            title = json.loads(hook.read_text())["widgets"]["root.window"]["title"]
-            answer_not_yes(how, display, text, title, dialog_pid(os.getpid(), "root-warning"))
-        run.wait_checks(1)
+    refuse_in_agent(how, epass2003, monkeypatch, dbus_session, display, hook,
+                    "root", "root-warning")
     assert [certutil_L(db) for db in dbs] == before
     sha = facts(pki.root_der).sha256
     if how in ("escape", "return", "close"):
@@ -72,16 +83,8 @@ def test_agent_browser_offer_anything_but_yes_registers_nothing(
     caplog.set_level(logging.INFO, logger="trayd")
     dbs = user_dbs(home)
     trust_state.decline(facts(pki.root_der).sha256)  # only the browser question here
-    if how == "no-start":
-        monkeypatch.setattr(sys, "executable", str(home / "no-such-python"))
-    tok = epass2003(insert=False)
-    with AgentRun(monkeypatch, dbus_session) as run:
-        tok.insert()
-        if how != "no-start":
-            text = _hook_widget(hook, "browser.text")
-            title = json.loads(hook.read_text())["widgets"]["browser.window"]["title"]
-            answer_not_yes(how, display, text, title, dialog_pid(os.getpid(), "browser-offer"))
-        run.wait_checks(1)  # counted after the offer, which follows the root check
+    refuse_in_agent(how, epass2003, monkeypatch, dbus_session, display, hook,
+                    "browser", "browser-offer")
     for db in dbs:
         modules = (db / "pkcs11.txt").read_text()
         assert "OpenSC (trayd)" not in modules, modules

@@ -18,6 +18,8 @@ import struct
 import threading
 from collections import deque
 
+from rig.vm_channel import connect_unix
+
 log = logging.getLogger(__name__)
 
 HELLO, DEVICE_CONNECT, DEVICE_DISCONNECT, RESET, INTERFACE_INFO, EP_INFO = 0, 1, 2, 3, 4, 5
@@ -81,20 +83,7 @@ class UsbRedirPeer:
 
     # -- connection -------------------------------------------------------------------
     def connect(self, timeout: float = 30.0) -> None:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.connect(self.path)
-                break
-            except OSError:
-                sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock = sock
+        self.sock = connect_unix(self.path, timeout)
         self._send(HELLO, 0, b"trayd-usbvm-bridge".ljust(64, b"\0") + struct.pack("<I", CAPS))
         self._thread = threading.Thread(target=self._read_loop, name=f"usbredir:{self.path}",
                                         daemon=True)

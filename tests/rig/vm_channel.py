@@ -16,6 +16,22 @@ import time
 from collections.abc import Callable
 
 
+def connect_unix(path: str, timeout: float) -> socket.socket:
+    """Connect to the Unix socket QEMU creates at `path` once it has started (the guest
+    channel and the usbredir chardev both wait for it the same way)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class GuestError(RuntimeError):
     pass
 
@@ -34,18 +50,7 @@ class GuestChannel:
         self.closed = False
 
     def connect(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(self.path)
-                break
-            except OSError:
-                sock.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.sock = sock
+        self.sock = connect_unix(self.path, timeout)
         self._thread = threading.Thread(target=self._read, name="guest-channel", daemon=True)
         self._thread.start()
 

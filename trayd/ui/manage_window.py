@@ -20,6 +20,7 @@ from typing import Any
 from trayd import errors as E
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.events import Event
+from trayd.files import FileLock
 from trayd.i18n import _
 from trayd.messages import describe
 from trayd.ui.dialogs.cert_viewer import show_certificate
@@ -28,60 +29,12 @@ from trayd.ui.dialogs.confirm import confirm_exit
 from trayd.ui.dialogs.errors import show_error
 from trayd.ui.dialogs.export_dialog import export_certificate
 from trayd.ui.dialogs.pin_dialog import ask_login
-from trayd.ui.tk_common import (UiContext, app_title, hook_info, hook_register, hook_tree,
-                                set_busy, set_enabled)
+from trayd.ui.manage_rows import cert_iid, cert_title, token_iid, token_rows
+from trayd.ui.tk_hook import hook_info, hook_register, hook_tree
+from trayd.ui.tk_root import app_title
+from trayd.ui.tk_worker import UiContext, set_busy, set_enabled
 
 log = logging.getLogger(__name__)
-
-FLAG_NAMES = {
-    "login_required": "Login required",
-    "user_pin_initialized": "User PIN initialized",
-    "user_pin_count_low": "A wrong PIN was entered",
-    "user_pin_final_try": "Final try",
-    "user_pin_locked": "User PIN locked",
-    "user_pin_to_be_changed": "User PIN must be changed",
-    "token_initialized": "Token initialized",
-    "rng": "Random number generator",
-    "write_protected": "Write protected",
-}
-
-
-def token_iid(serial: str) -> str:
-    return f"t:{serial}"
-
-
-def cert_iid(serial: str, cert_id: str) -> str:
-    return f"c:{serial}:{cert_id}"
-
-
-def cert_title(cert: CertificateInfo) -> str:
-    """What the tree shows for a certificate: its ID (ES…/FC…), else label, else CKA_ID."""
-    if cert.certificate_id:
-        return cert.certificate_id
-    return cert.label or cert.id
-
-
-def token_rows(t: TokenInfo) -> list[tuple[str, str]]:
-    """The トークン情報 pane's rows."""
-    state = _("Locked") if t.locked else (_("Logged in") if t.logged_in else _("Logged out"))
-    rows = [
-        (_("Token label"), t.label),
-        (_("Serial number"), t.serial),
-        (_("Manufacturer"), t.manufacturer),
-        (_("Model"), t.model),
-        (_("Hardware version"), t.hardware_version or "-"),
-        (_("Firmware version"), t.firmware_version or "-"),
-        (_("Minimum PIN length"), "-" if t.pin_min is None else str(t.pin_min)),
-        (_("Maximum PIN length"), "-" if t.pin_max is None else str(t.pin_max)),
-        (_("Reader"), t.reader),
-        (_("State"), state),
-    ]
-    if t.tries_left is not None:
-        rows.append((_("Tries left"), str(t.tries_left)))
-    flags = [_(FLAG_NAMES[f]) for f in t.flags if f in FLAG_NAMES]
-    for i, flag in enumerate(flags):  # one per row: a Treeview cell cannot wrap
-        rows.append((_("Flags") if i == 0 else "", flag))
-    return rows
 
 
 class ManageWindow:
@@ -382,30 +335,24 @@ class ManageWindow:
         self.root.quit()
 
 
-def _single_instance() -> Any:
-    """An exclusive lock on `$XDG_RUNTIME_DIR/trayd/manage.lock`, or None if taken.
+def _single_instance() -> FileLock | None:
+    """The held lock on `$XDG_RUNTIME_DIR/trayd/manage.lock`, or None if another window has it.
 
     Why: without an agent each window binds the token itself, and two bindings of one
     ePass2003 break each other's secure-messaging session; one window is also what the
     vendor's tool gives. The lock dies with the process, so a crash never leaves it held.
     """
-    import fcntl
-
     from trayd import paths
 
-    fh = open(paths.runtime_dir() / "manage.lock", "a+")  # noqa: SIM115 - held until exit
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        return None
-    return fh
+    lock = FileLock(paths.runtime_dir() / "manage.lock")
+    return lock if lock.acquire(wait=False) else None
 
 
 def run(backend: Any = None, export_dir: Path | None = None) -> int:
     """Open the window and run Tk's loop until 終了 is confirmed."""
     from trayd.ui.backend_access import open_backend
-    from trayd.ui.tk_common import install_test_hook, make_root
+    from trayd.ui.tk_hook import install_test_hook
+    from trayd.ui.tk_root import make_root
 
     lock = _single_instance()
     root = make_root()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from tkinter import ttk
 
 from trayd.i18n import _
-from trayd.ui.tk_common import hook_register
+from trayd.ui.tk_hook import hook_register
 
 # Rows as the manual prints them. A tuple is (shifted, plain); a str is a special key.
 ROWS: list[list[tuple[str, str] | str]] = [

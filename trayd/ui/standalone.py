@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from trayd import errors as E
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.i18n import _
-from trayd.ui.tk_common import UiContext, app_title, hook_register, install_test_hook, make_root
+from trayd.ui.tk_hook import hook_register, install_test_hook
+from trayd.ui.tk_root import app_title, make_root
+from trayd.ui.tk_worker import UiContext
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -161,7 +163,7 @@ class TokenInformation:
     @staticmethod
     def run(args: argparse.Namespace) -> int:
         from trayd.ui.dialogs.base import Dialog
-        from trayd.ui.manage_window import token_rows
+        from trayd.ui.manage_rows import token_rows
 
         def body(s: Session) -> int:
             t = s.token(args.token)

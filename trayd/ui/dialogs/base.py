@@ -13,7 +13,9 @@ from tkinter import ttk
 
 from trayd.i18n import _
 from trayd.ui.soft_keyboard import SoftKeyboard, block_physical, soft_keyboard_hint
-from trayd.ui.tk_common import app_title, center, hook_info, hook_register, set_busy
+from trayd.ui.tk_hook import hook_info, hook_register
+from trayd.ui.tk_root import app_title, center
+from trayd.ui.tk_worker import set_busy
 
 NO_LINE_START = "。、．，）」』】〕！？：；…ー々ゃゅょっャュョッ)]}!?:;,."
 ICONS = {"info": "information", "warning": "warning", "error": "error",

@@ -18,7 +18,7 @@ from tkinter import ttk
 from trayd.core.models import CertificateInfo
 from trayd.i18n import _, current_language
 from trayd.ui.dialogs.base import Dialog
-from trayd.ui.tk_common import hook_info, hook_register, hook_tree
+from trayd.ui.tk_hook import hook_info, hook_register, hook_tree
 
 # Short names Windows uses for subject/issuer attributes.
 _ATTR = {
@@ -250,9 +250,9 @@ class CertificateViewer(Dialog):
 
     def _publish_tabs(self) -> None:
         # Tab positions for GUI tests: ttk.Notebook tabs are not widgets of their own.
-        from trayd.ui import tk_common
+        from trayd.ui import tk_hook
 
-        if tk_common._hook is None:
+        if tk_hook._hook is None:
             return
         try:
             nb = self.notebook

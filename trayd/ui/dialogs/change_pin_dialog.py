@@ -19,7 +19,8 @@ from trayd.ui.dialogs.base import PinEntryDialog, ask_yes_no, message
 from trayd.ui.dialogs.errors import (confirm_last_try, is_last_try, show_error, show_locked,
                                      show_wrong_pin)
 from trayd.ui.dialogs.pin_dialog import MASK
-from trayd.ui.tk_common import UiContext, hook_info, hook_register, set_enabled
+from trayd.ui.tk_hook import hook_info, hook_register
+from trayd.ui.tk_worker import UiContext, set_enabled
 
 METER_COLOURS = {1: "#d9534f", 2: "#f0ad4e", 3: "#5cb85c"}
 

@@ -16,7 +16,8 @@ from trayd.core.models import CertificateInfo
 from trayd.i18n import _
 from trayd.ui.dialogs.base import ask_yes_no, message
 from trayd.ui.dialogs.errors import show_error
-from trayd.ui.tk_common import UiContext, hook_tcl
+from trayd.ui.tk_hook import hook_tcl
+from trayd.ui.tk_worker import UiContext
 
 
 def default_file_name(cert: CertificateInfo) -> str:

@@ -16,7 +16,8 @@ from trayd.i18n import _
 from trayd.ui.dialogs.base import PinEntryDialog, message
 from trayd.ui.dialogs.errors import (confirm_last_try, is_last_try, show_error,
                                      show_locked, show_wrong_pin)
-from trayd.ui.tk_common import UiContext, hook_register, set_enabled
+from trayd.ui.tk_hook import hook_register
+from trayd.ui.tk_worker import UiContext, set_enabled
 
 MASK = "●"
 

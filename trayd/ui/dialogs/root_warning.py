@@ -63,7 +63,7 @@ def _build(root, cert, token: str | None):
     from tkinter import ttk
 
     from trayd.ui.dialogs.base import Dialog, _icon
-    from trayd.ui.tk_common import hook_register
+    from trayd.ui.tk_hook import hook_register
 
     d = Dialog(root, _("Security Warning"), "root")
     body = ttk.Frame(d, padding=(18, 16, 18, 8))
@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, TraydError) as exc:
         print(f"trayd.ui root-warning: {args.cert}: {exc}", file=sys.stderr)
         return ERROR
-    from trayd.ui.tk_common import install_test_hook, make_root
+    from trayd.ui.tk_hook import install_test_hook
+    from trayd.ui.tk_root import make_root
 
     root = make_root()
     root.withdraw()
@@ -139,7 +140,8 @@ class BrowserOffer:
     @staticmethod
     def run(args: argparse.Namespace) -> int:
         from trayd.ui.dialogs.base import ask_yes_no
-        from trayd.ui.tk_common import install_test_hook, make_root
+        from trayd.ui.tk_hook import install_test_hook
+        from trayd.ui.tk_root import make_root
 
         root = make_root()
         root.withdraw()
@@ -162,12 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     from trayd import config, i18n
+    from trayd.platform.display import has_display
 
     i18n.set_language(os.environ.get("TRAYD_LANGUAGE") or config.load().language)
     p = argparse.ArgumentParser(prog="root-warning")
     add_arguments(p)
     args = p.parse_args(argv)
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    if not has_display():
         print("root-warning: no display", file=sys.stderr)
         return ERROR
     return run(args)
