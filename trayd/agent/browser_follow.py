@@ -86,6 +86,7 @@ class BrowserFollow:
         log.debug("browser follow: watching %d director(ies)", len(self._inotify.watched))
 
     def _loop(self) -> None:
+        """Wait on inotify for new or changed NSS databases; register the module there."""
         fds = [self._inotify.fileno(), self._stop_r]
         self._rearm()
         self.look()  # databases created while the agent was not running

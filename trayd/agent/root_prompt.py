@@ -79,6 +79,7 @@ class RootPrompt:
         self._queue.put(("again", serial or "", ""))
 
     def _loop(self) -> None:
+        """Check each identified token's root certificate and ask the user before installing it."""
         while not self._stopping.is_set():
             item = self._queue.get()
             if item is None:
