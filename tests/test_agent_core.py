@@ -8,7 +8,7 @@ import pytest
 
 from rig.timing import GROSS_HANG_S
 from trayd.agent.agent import Agent
-from trayd.cli.commands.run import load_components
+from trayd.agent.composition import build, compose
 from trayd.config import Config
 from trayd.errors import AlreadyRunning
 from trayd.events import CardInserted, CardRemoved, ReaderAdded, ServiceDown, TokenIdentified
@@ -45,12 +45,13 @@ class FakeNotifier:
 class Recorder:
     name = "recorder"
 
-    def __init__(self) -> None:
+    def __init__(self, bus) -> None:
+        self.bus = bus
         self.log: list[str] = []
 
-    def start(self, agent) -> None:
+    def start(self) -> None:
         self.log.append("start")
-        agent.bus.subscribe(CardInserted, lambda e: self.log.append(f"ins:{e.reader}"))
+        self.bus.subscribe(CardInserted, lambda e: self.log.append(f"ins:{e.reader}"))
 
     def stop(self) -> None:
         self.log.append("stop")
@@ -59,7 +60,7 @@ class Recorder:
 class Broken:
     name = "broken"
 
-    def start(self, agent) -> None:
+    def start(self) -> None:
         raise RuntimeError("boom")
 
     def stop(self) -> None:
@@ -79,6 +80,9 @@ class Owner:
 
     def stop_main_loop(self) -> None:
         self.quit.set()
+
+    def loop_running(self) -> bool:
+        return self.ran and not self.quit.is_set()
 
 
 @pytest.fixture
@@ -101,7 +105,7 @@ def run_in_thread(agent: Agent) -> threading.Thread:
 
 
 def test_components_start_stop_and_a_broken_one_is_skipped(agent, caplog):
-    rec = Recorder()
+    rec = Recorder(agent.bus)
     agent.add_component(Broken())
     agent.add_component(rec)
     t = run_in_thread(agent)
@@ -173,27 +177,50 @@ def test_second_agent_in_the_same_session_is_refused(agent):
     agent._lock.release()
 
 
-def test_load_components_skips_missing_and_broken(agent, tmp_path, monkeypatch, caplog):
-    pkg = tmp_path / "plug"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "good.py").write_text(
-        "class C:\n    name = 'good'\n    def start(self, a): pass\n    def stop(self): pass\n"
-        "def create(agent):\n    return C()\n")
-    (pkg / "declines.py").write_text("def create(agent):\n    return None\n")
-    (pkg / "explodes.py").write_text("raise ImportError('no libfoo')\n")
-    (pkg / "nocreate.py").write_text("x = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+def test_build_skips_missing_broken_and_unused_components(caplog):
     caplog.set_level("INFO")
-    got = load_components(agent, ("plug.good", "plug.missing", "plug.declines",
-                                   "plug.explodes", "plug.nocreate", "trayd.ui.tray"),
-                          tray=False)
-    assert [c.name for c in got] == ["good"]
+
+    def missing():
+        import trayd_no_such_module  # noqa: F401
+
+    def explodes():
+        raise OSError("no libfoo")
+
+    good = Recorder(None)
+    assert build("good", lambda: good) is good
+    assert build("missing", missing) is None
+    assert build("explodes", explodes) is None
+    assert build("declines", lambda: None) is None
     text = caplog.text
-    assert "plug.missing not installed" in text
-    assert "plug.explodes skipped: import failed" in text
-    assert "plug.nocreate skipped: it has no create" in text
-    assert "tray disabled" in text
+    assert "component missing skipped: missing dependency trayd_no_such_module" in text
+    assert "component explodes skipped: OSError: no libfoo" in text
+    assert "component declines not used here" in text
+
+
+def test_compose_without_the_tray_module_runs_the_rest(agent, monkeypatch, caplog):
+    """The tray's module (or its gi) missing: the other components are built and wired."""
+    import sys
+
+    caplog.set_level("INFO")
+    monkeypatch.setitem(sys.modules, "trayd.ui.tray", None)  # import → ModuleNotFoundError
+    got = compose(agent, tray=True)
+    assert [c.name for c in got] == ["tokens", "ipc", "root_prompt", "browser_follow"]
+    assert "component tray skipped: missing dependency trayd.ui.tray" in caplog.text
+    assert agent._owner is None and agent._root_offer is not None
+    tokens, ipc, prompt = got[0], got[1], got[2]
+    assert ipc.service is tokens.service and prompt.service is tokens.service
+    tokens.service.close()
+
+
+def test_compose_honours_no_tray_and_root_prompt_off(agent, caplog):
+    caplog.set_level("INFO")
+    agent.config.root_prompt = False
+    got = compose(agent, tray=False)
+    assert [c.name for c in got] == ["tokens", "ipc", "browser_follow"]
+    assert "tray disabled (--no-tray)" in caplog.text
+    assert "root prompt switched off" in caplog.text
+    assert agent._root_offer is None
+    got[0].service.close()
 
 
 def test_service_state_is_known_once_the_monitor_connected(agent):

@@ -24,7 +24,7 @@ class GLibOwner:
     name = "glib-owner"
     def __init__(self):
         self.loop = GLib.MainLoop()
-    def start(self, agent):
+    def start(self):
         GLib.idle_add(lambda: print("loop running", flush=True) and False)
     def stop(self):
         pass
@@ -32,6 +32,8 @@ class GLibOwner:
         self.loop.run()
     def stop_main_loop(self):
         GLib.idle_add(self.loop.quit)  # thread-safe: runs in the loop's thread
+    def loop_running(self):
+        return self.loop.is_running()
 
 agent = Agent(Config(), tray=False)
 owner = GLibOwner()

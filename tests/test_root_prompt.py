@@ -2,14 +2,12 @@
 
 The real `Agent` (PC/SC monitor on the private pcscd, D-Bus notifier on a private bus with
 the recording notification server) runs in this process with the real
-`LocalTokenService` over OpenSC and the emulator; the token component (when it exists,
-else a minimal stand-in posting `TokenIdentified` like it) identifies inserted tokens,
-and `RootPrompt` reacts. With a display the security warning is a real Tk child process
+`LocalTokenService` over OpenSC and the emulator; the token component identifies inserted
+tokens, and `RootPrompt` reacts. With a display the security warning is a real Tk child process
 on Xvfb, clicked with xdotool; without one, the notification is asserted.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -20,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rig.timing import GROSS_HANG_S
-from trayd.events import CardInserted, CardRemoved, TokenIdentified
+from trayd.events import TokenIdentified
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,35 +34,6 @@ def certutil_L(db: Path) -> str:
                           capture_output=True, text=True, check=True).stdout
 
 
-class _Identify:
-    """Stand-in for the token component until it exists: on CardInserted, read the
-    token over PKCS#11 and post TokenIdentified (what the real component does)."""
-
-    name = "identify"
-
-    def __init__(self, agent, service) -> None:
-        self.agent, self.service = agent, service
-
-    def start(self, agent) -> None:
-        self.unsub = agent.bus.subscribe(CardInserted, self._inserted)
-        self.unsub2 = agent.bus.subscribe(CardRemoved, self._removed)
-
-    def _inserted(self, ev: CardInserted) -> None:
-        def work() -> None:
-            info = self.service.token_in_reader(ev.reader)
-            if info:
-                self.agent.bus.post(TokenIdentified(reader=ev.reader, serial=info.serial,
-                                                    label=info.label, model=ev.model))
-        threading.Thread(target=work, daemon=True).start()
-
-    def _removed(self, ev: CardRemoved) -> None:
-        self.service.reader_removed(ev.reader)
-
-    def stop(self) -> None:
-        self.unsub()
-        self.unsub2()
-
-
 def _this_bus_notifier(dbus_session):
     """The real D-Bus notifier, connected to THIS test's bus (an in-process agent would
     otherwise keep the address of the first test's bus)."""
@@ -78,6 +47,7 @@ class AgentRun:
         from trayd import i18n
         from trayd.agent.agent import Agent
         from trayd.agent.root_prompt import RootPrompt
+        from trayd.agent.token_component import TokenComponent
         from trayd.config import Config
 
         monkeypatch.setenv("TRAYD_LANGUAGE", "en")
@@ -86,19 +56,12 @@ class AgentRun:
         self.agent = Agent(self.cfg, tray=False, notifier=_this_bus_notifier(dbus_session))
         self.identified: list[TokenIdentified] = []
         self.agent.bus.subscribe(TokenIdentified, self.identified.append)
-        try:
-            tc = importlib.import_module("trayd.agent.token_component")
-            comp = tc.create(self.agent)
-            self.agent.add_component(comp)
-            self.own_service = False
-        except ModuleNotFoundError:
-            self.own_service = True
-            from trayd.core.token_service import LocalTokenService
-
-            self.agent.token_service = LocalTokenService(self.cfg)
-            self.agent.add_component(_Identify(self.agent, self.agent.token_service))
-        self.prompt = RootPrompt(self.agent)
-        self.agent.add_component(self.prompt)
+        agent = self.agent
+        tokens = TokenComponent(agent.bus, self.cfg, agent.notify)
+        agent.add_component(tokens)
+        self.prompt = RootPrompt(agent.bus, self.cfg, agent.notify, agent.launcher,
+                                 tokens.service)
+        agent.add_component(self.prompt)
         self.thread = threading.Thread(target=self.agent.run, daemon=True)
 
     def __enter__(self) -> "AgentRun":
@@ -108,8 +71,6 @@ class AgentRun:
     def __exit__(self, *exc) -> None:
         self.agent.request_stop()
         self.thread.join(10)
-        if self.own_service:  # the real token component closes its own service
-            self.agent.token_service.close()
         from trayd import i18n
 
         i18n.set_language(os.environ.get("TRAYD_LANGUAGE", "auto"))
@@ -297,17 +258,6 @@ def test_trayd_run_headless_notifies_on_first_insertion_only(
     assert summaries.count("ルート証明書がインストールされていません") == 1, summaries
 
 
-def test_switched_off_in_config():
-    from types import SimpleNamespace
-
-    from trayd.agent import root_prompt
-    from trayd.config import Config
-
-    assert root_prompt.create(SimpleNamespace(config=Config(root_prompt=False))) is None
-    assert isinstance(root_prompt.create(SimpleNamespace(config=Config())),
-                      root_prompt.RootPrompt)
-
-
 def test_trayd_run_with_display_yes_then_not_asked_again(
         home, epass2003, trayd_agent, notification_server, xdisplay, tmp_path, snap):
     """The real agent on Xvfb: セキュリティ警告 → はい → C,, in every database; the browser
@@ -350,7 +300,6 @@ def test_a_token_pulled_during_the_check_is_info_not_an_error(caplog):
     """Seen in the USB VM: a token pulled while the component reads it gives NoSuchToken;
     that is a normal event (INFO, no traceback), and the component goes on."""
     import logging
-    from types import SimpleNamespace
 
     from trayd.agent.root_prompt import RootPrompt
     from trayd.errors import NoSuchToken
@@ -359,9 +308,11 @@ def test_a_token_pulled_during_the_check_is_info_not_an_error(caplog):
         def list_certificates(self, serial):
             raise NoSuchToken(serial=serial)
 
-    agent = SimpleNamespace(bus=SimpleNamespace(subscribe=lambda *a: (lambda: None)),
-                            token_service=GoneService())
-    prompt = RootPrompt(agent)
+    from trayd.config import Config
+    from trayd.events import EventBus
+    from trayd.platform.launcher import Launcher
+
+    prompt = RootPrompt(EventBus(), Config(), lambda *a: None, Launcher("en"), GoneService())
     caplog.set_level(logging.INFO, logger="trayd.agent.root_prompt")
     prompt.start()
     try:

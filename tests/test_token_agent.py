@@ -82,7 +82,7 @@ class _Agent:
 
 
 def test_component_events(home, pcscd_up, epass2003):
-    from trayd.agent.token_component import TokenComponent, create
+    from trayd.agent.token_component import TokenComponent
 
     cfg = Config(expiry_warning_days=3650)
     agent = _Agent(cfg)
@@ -94,9 +94,8 @@ def test_component_events(home, pcscd_up, epass2003):
             seen.append(e)
             got.notify_all()
     agent.bus.subscribe(events.Event, record)
-    component = create(agent)
-    assert isinstance(component, TokenComponent) and agent.token_service is component.service
-    component.start(agent)
+    component = TokenComponent(agent.bus, agent.config, agent.notify)
+    component.start()
     try:
         tok = epass2003()
         agent.bus.post(events.CardInserted(reader=tok.reader, atr=b"", model="ePass2003"))
@@ -134,7 +133,8 @@ def test_expiry_reminder_is_per_day(home, pcscd_up, epass2003):
 
     agent = _Agent(Config(expiry_warning_days=3650))
     svc = LocalTokenService(agent.config)
-    component = TokenComponent(agent, service=svc, reminder=ExpiryReminder())
+    component = TokenComponent(agent.bus, agent.config, agent.notify, service=svc,
+                               reminder=ExpiryReminder())
     try:
         tok = epass2003()
         assert len(component.check_expiry(tok.serial)) == 1

@@ -13,6 +13,7 @@ import pytest
 
 from trayd import config, errors, events
 from trayd.core.models import CertificateInfo, TokenInfo
+from trayd.platform.launcher import Launcher
 from trayd.ui.tray import TrayComponent
 from trayd.ui.tray_menu import Action
 
@@ -37,6 +38,16 @@ class Service:
                                 readable=True, certificate_id="ES0000000001")]
 
 
+class RootPromptStub:
+    """Records what the tray asks the root prompt (the real one is in test_root_prompt)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str | None] = []
+
+    def offer_again(self, serial: str | None = None) -> None:
+        self.asked.append(serial)
+
+
 def _token(logged_in=False, locked=False) -> TokenInfo:
     return TokenInfo(reader=R0, slot=0, label="EPPCERT (User PIN)", serial="2a5e",
                      manufacturer="EnterSafe", model="PKCS#15 emulated",
@@ -46,11 +57,12 @@ def _token(logged_in=False, locked=False) -> TokenInfo:
 @pytest.fixture
 def tray(home):
     service = Service()
-    agent = SimpleNamespace(bus=events.EventBus(), config=config.Config(),
-                            token_service=service, readers={}, stopped=False)
+    agent = SimpleNamespace(bus=events.EventBus(), config=config.Config(), stopped=False,
+                            prompt=RootPromptStub())
     agent.request_stop = lambda: setattr(agent, "stopped", True)
-    comp = TrayComponent(agent)
-    comp.start(agent)
+    comp = TrayComponent(agent.bus, agent.config, Launcher("ja"), lambda *a: None,
+                         agent.request_stop, service, agent.prompt)
+    comp.start()
     yield comp, agent, service
     comp.stop()
 
@@ -122,9 +134,7 @@ def test_no_pin_on_a_command_line(tray):
 
 def test_root_install_entry_asks_the_root_prompt_again(tray):
     comp, agent, service = tray
-    asked: list[str | None] = []
-    prompt = SimpleNamespace(name="root_prompt", offer_again=asked.append)
-    agent.component = lambda name: prompt if name == "root_prompt" else None
+    asked = agent.prompt.asked
     assert not comp.state.root_install_available  # no token yet
     service.tokens = [_token()]
     agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))

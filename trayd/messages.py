@@ -158,3 +158,14 @@ def pcscd_denied_fix() -> str:
 def pcscd_denied_text() -> str:
     """pcscd runs but refused us (SCARD_W_SECURITY_VIOLATION): not the same as "not running"."""
     return _("The smart card service (pcscd) refused access (polkit).") + " " + pcscd_denied_fix()
+
+
+def autostart_method(method: str) -> str:
+    """How the agent starts at login, in words (`trayd autostart` and `trayd doctor`)."""
+    return {
+        "xdg": _("at login, by the XDG autostart entry"),
+        "systemd": _("at login, by the systemd user unit (trayd.service)"),
+        "both": _("at login, by the XDG autostart entry and the systemd user unit "
+                  "(the second copy exits at once)"),
+        "none": _("not started at login"),
+    }.get(method, method)

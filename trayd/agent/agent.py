@@ -1,10 +1,10 @@
 """The trayd agent: the PC/SC monitor, notifications and pluggable components.
 
-Why this shape: the agent is the composition root of the long-running process. It owns
-the event bus, the monitor thread and the notification worker; everything else (the
+Why this shape: the agent owns what every part of the long-running process shares: the
+event bus, the monitor thread, the notification worker, the launcher. Everything else (the
 token service, the IPC server, the root-certificate prompt, the tray) is a `Component`
-that `trayd run` discovers and adds, so each can be missing or broken without taking the
-others down (udiskie's pattern).
+built by the composition root (`trayd.agent.composition`) from those parts and added here,
+so each can be missing or broken without taking the others down (udiskie's pattern).
 
 Threads: the monitor (blocked in SCardGetStatusChange), the notification worker
 (blocked on a condition), the signal watcher (blocked in select on the signal wake-up
@@ -23,6 +23,7 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from trayd.agent.notifications import NotificationPolicy, NotificationWorker, Notice
@@ -49,9 +50,11 @@ STOP_BUDGET = 0.8  # seconds all components together get to stop (SIGTERM → ex
 
 @runtime_checkable
 class Component(Protocol):
+    """A part of the agent; it got everything it uses in its constructor."""
+
     name: str
 
-    def start(self, agent: "Agent") -> None: ...  # must not block
+    def start(self) -> None: ...  # must not block
 
     def stop(self) -> None: ...
 
@@ -60,6 +63,12 @@ class MainLoopOwner(Protocol):
     def run_main_loop(self) -> None: ...  # blocks on the main thread
 
     def stop_main_loop(self) -> None: ...  # thread-safe
+
+    def loop_running(self) -> bool: ...  # a GLib loop runs (it delivers notification actions)
+
+
+# Shows the root-certificate warning again for a token (serial, or None: every token).
+RootOffer = Callable[[str | None], None]
 
 
 def name_os_threads() -> None:
@@ -160,6 +169,7 @@ class Agent:
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._owner: MainLoopOwner | None = None
+        self._root_offer: RootOffer | None = None
         self._stop = threading.Event()
         self._lock = InstanceLock()
         self._locked = False
@@ -242,12 +252,12 @@ class Agent:
     def add_component(self, component: Component) -> None:
         self._components.append(component)
 
-    def component(self, name: str) -> Component | None:
-        """The added component called `name` (the tray asks for "root_prompt")."""
-        return next((c for c in self._components if getattr(c, "name", None) == name), None)
-
     def set_main_loop_owner(self, owner: MainLoopOwner) -> None:
         self._owner = owner
+
+    def set_root_offer(self, offer: RootOffer) -> None:
+        """Where the notification action 「ルート証明書をインストール…」 goes (the root prompt)."""
+        self._root_offer = offer
 
     # -- notification actions -----------------------------------------------------------
     def _notice_actions(self, notice: Notice) -> list[tuple[str, str]]:
@@ -259,10 +269,10 @@ class Agent:
         from trayd.i18n import _
 
         owner = self._owner
-        if owner is None or not getattr(owner, "loop_running", lambda: False)():
+        if owner is None or not owner.loop_running():
             return []
         actions = [("manage", _("Open the management tool"))]
-        if self.component("root_prompt") is not None and not trust_state.load().roots:
+        if self._root_offer is not None and not trust_state.load().roots:
             actions.append(("root-install", _("Install root certificate…")))
         return actions
 
@@ -271,9 +281,8 @@ class Agent:
         if key == "manage":
             self.launcher.ui("manage")
         elif key == "root-install":
-            prompt = self.component("root_prompt")
-            if prompt is not None and hasattr(prompt, "offer_again"):
-                prompt.offer_again(notice.token or None)
+            if self._root_offer is not None:
+                self._root_offer(notice.token or None)
         else:
             log.info("notification action %r ignored", key)
 
@@ -318,7 +327,7 @@ class Agent:
             self.worker.submit(self._prepare_icons)
             for component in self._components:
                 try:
-                    component.start(self)
+                    component.start()
                     self._started.append(component)
                     log.debug("component %s started", component.name)
                 except Exception:  # noqa: BLE001 - one broken feature must not stop trayd

@@ -20,7 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from trayd.events import TokenIdentified
+from trayd.agent.notifications import Notify
+from trayd.events import EventBus, TokenIdentified
 from trayd.i18n import _
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,9 @@ QUIET = 1.0  # seconds without events before looking (a profile is written in bu
 class BrowserFollow:
     name = "browser_follow"
 
-    def __init__(self, agent: Any, home: Path | None = None) -> None:
-        self.agent = agent
+    def __init__(self, bus: EventBus, notify: Notify, home: Path | None = None) -> None:
+        self.bus = bus
+        self.notify = notify
         self.home = Path(home) if home else Path.home()
         self._thread: threading.Thread | None = None
         self._unsubscribe = None
@@ -43,12 +45,11 @@ class BrowserFollow:
         self.passes = 0  # completed looks (tests wait on the agent's log instead)
 
     # -- component protocol -------------------------------------------------------------
-    def start(self, agent: Any = None) -> None:
+    def start(self) -> None:
         from trayd.platform.inotify import Inotify
 
-        agent = agent or self.agent
         self._inotify = Inotify()
-        self._unsubscribe = agent.bus.subscribe(TokenIdentified, self._on_identified)
+        self._unsubscribe = self.bus.subscribe(TokenIdentified, self._on_identified)
         self._thread = threading.Thread(target=self._loop, name="trayd-nss-watch",
                                         daemon=True)
         self._thread.start()
@@ -130,7 +131,7 @@ class BrowserFollow:
         if result.errors:
             from trayd.messages import describe
 
-            self.agent.notify(_("Registering in the browser failed"),
+            self.notify(_("Registering in the browser failed"),
                               describe(result.errors[0]), "error")
 
     def _tell(self, result: Any) -> None:
@@ -141,10 +142,6 @@ class BrowserFollow:
             body = _("Registered in the browser. It takes effect the next time the browser "
                      "starts.")
         log.info("browser follow: told the user (%s, running=%s)", names, result.running)
-        self.agent.notify(_("Token registered in {browsers}").format(browsers=names), body,
+        self.notify(_("Token registered in {browsers}").format(browsers=names), body,
                           "present")
 
-
-def create(agent: Any) -> BrowserFollow:
-    """Plug-in entry point used by `trayd run`."""
-    return BrowserFollow(agent)

@@ -52,6 +52,11 @@ BURST_WINDOW = 2.0
 DEFAULT_SHOWN_FOR = 10.0
 
 
+# What components get to tell the user something: notify(summary, body, icon_state); the
+# agent's `notify` (silent while notifications are switched off).
+Notify = Callable[[str, str, str], None]
+
+
 @dataclass(frozen=True)
 class Notice:
     """One notification to deliver. `key` groups notices that may replace each other."""

@@ -23,14 +23,18 @@ import os
 import queue
 import threading
 from pathlib import Path
-from typing import Any
 
 from trayd import paths
-from trayd.core import trust_roots, trust_state
+from trayd.agent.browser_follow import BrowserFollow
+from trayd.agent.notifications import Notify
+from trayd.config import Config
+from trayd.core.backend import TokenBackend
 from trayd.core.trust_roots import CertFacts
+from trayd.core import trust_roots, trust_state
 from trayd.errors import TraydError
-from trayd.events import TokenIdentified
-from trayd.i18n import _, current_language
+from trayd.events import EventBus, TokenIdentified
+from trayd.i18n import _
+from trayd.platform.launcher import Launcher
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +48,17 @@ def _has_display() -> bool:
 class RootPrompt:
     name = "root_prompt"
 
-    def __init__(self, agent: Any) -> None:
-        self.agent = agent
+    def __init__(self, bus: EventBus, config: Config, notify: Notify, launcher: Launcher,
+                 service: TokenBackend | None, follow: BrowserFollow | None = None) -> None:
+        """`service`: the agent's token service (None: the token component is missing, so
+        nothing is checked); `follow`: looked at first, so a new database that follows an
+        earlier はい is not asked about again."""
+        self.bus = bus
+        self.config = config
+        self.notify = notify
+        self.launcher = launcher
+        self.service = service
+        self.follow = follow
         self._queue: queue.Queue[tuple[str, str, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._unsubscribe = None
@@ -55,9 +68,8 @@ class RootPrompt:
         self.checks = 0  # tokens examined so far (tests and `trayd doctor` read it)
 
     # -- component protocol -------------------------------------------------------------
-    def start(self, agent: Any = None) -> None:
-        agent = agent or self.agent
-        self._unsubscribe = agent.bus.subscribe(TokenIdentified, self._on_identified)
+    def start(self) -> None:
+        self._unsubscribe = self.bus.subscribe(TokenIdentified, self._on_identified)
         self._thread = threading.Thread(target=self._loop, name="trayd-root-prompt",
                                         daemon=True)
         self._thread.start()
@@ -97,16 +109,8 @@ class RootPrompt:
                 log.debug("root prompt: token %s checked", serial)
 
     # -- the work -----------------------------------------------------------------------
-    def _service(self) -> Any:
-        service = getattr(self.agent, "token_service", None)
-        if service is None:
-            from trayd.ipc.server import find_token_service
-
-            service = find_token_service(self.agent)
-        return service
-
     def token_certificates(self, serial: str) -> list[CertFacts]:
-        service = self._service()
+        service = self.service
         if service is None:
             log.warning("root prompt: no token service in this agent")
             return []
@@ -123,10 +127,8 @@ class RootPrompt:
     def check_token(self, serial: str, label: str, ignore_declined: bool = False) -> None:
         from trayd.platform import trust_install
 
-        follow = self.agent.component("browser_follow") \
-            if hasattr(self.agent, "component") else None
-        if follow is not None:  # new databases get accepted roots first: no second question
-            follow.look()
+        if self.follow is not None:  # new databases get accepted roots first: no second question
+            self.follow.look()
         certs = self.token_certificates(serial)
         cands = trust_roots.candidates(certs, trust_roots.load_bundle(), serial)
         log.info("root prompt: token %s: %d certificate(s), %d CA candidate(s)",
@@ -150,7 +152,7 @@ class RootPrompt:
                 return
             self._notified.add(cert.sha256)
             log.info("root prompt: no display; notifying about %s", cert.sha256[:16])
-            self.agent.notify(
+            self.notify(
                 _("Root certificate not installed"),
                 _('The token carries the CA certificate "{name}". To trust it in your web '
                   "browsers, run: trayd root install").format(name=cert.common_name),
@@ -177,11 +179,11 @@ class RootPrompt:
             changes = trust_install.install_root(cert, others)
         except TraydError as exc:
             log.error("root prompt: install failed: %r", exc)
-            self.agent.notify(_("Root certificate not installed"), describe(exc), "error")
+            self.notify(_("Root certificate not installed"), describe(exc), "error")
             return
         trust_state.forget_declined(cert.sha256)
         log.info("root prompt: %s installed in %d database(s)", cert.sha256[:16], len(changes))
-        self.agent.notify(_("Root certificate installed"),
+        self.notify(_("Root certificate installed"),
                           _('"{name}" is now trusted by your web browsers.').format(
                               name=cert.common_name), "present")
 
@@ -196,13 +198,8 @@ class RootPrompt:
     def _dialog(self, argv: list[str]) -> int | None:
         """Show a dialog through the agent's launcher and wait for its answer (None if
         it failed or the agent is stopping)."""
-        launcher = getattr(self.agent, "launcher", None)
-        if launcher is None:
-            from trayd.platform.launcher import Launcher
-
-            launcher = Launcher(getattr(self.agent, "language", None) or current_language())
         log.info("root prompt: dialog %s shown", argv[0])
-        rc = launcher.run(*argv, stop=self._stopping)
+        rc = self.launcher.run(*argv, stop=self._stopping)
         log.info("root prompt: dialog %s answered %s", argv[0], rc)
         return rc
 
@@ -226,7 +223,7 @@ class RootPrompt:
         if statuses and all(s.state != "absent" for s in statuses):
             return
         if not _has_display():
-            self.agent.notify(_("Use the token in web browsers"),
+            self.notify(_("Use the token in web browsers"),
                               _("To let your web browsers use the token's certificate, run: "
                                 "trayd browser register"), "present")
             return
@@ -235,22 +232,14 @@ class RootPrompt:
             from trayd.messages import describe
 
             try:
-                browser_module.register(browser_module.module_path(self.agent.config.pkcs11_module))
-                self.agent.notify(_("Use the token in web browsers"),
+                browser_module.register(browser_module.module_path(self.config.pkcs11_module))
+                self.notify(_("Use the token in web browsers"),
                                   _("The token is registered in your web browsers. Restart "
                                     "the browser so it loads the module."), "present")
             except TraydError as exc:
                 log.error("root prompt: browser registration failed: %r", exc)
-                self.agent.notify(_("Use the token in web browsers"), describe(exc), "error")
+                self.notify(_("Use the token in web browsers"), describe(exc), "error")
         elif rc == DIALOG_NO:
             with trust_state.Update() as st:
                 st.browser_declined = True
 
-
-def create(agent: Any) -> RootPrompt | None:
-    """Plug-in entry point used by `trayd run` (None when switched off in the config)."""
-    cfg = getattr(agent, "config", None)
-    if cfg is not None and not getattr(cfg, "root_prompt", True):
-        log.info("root prompt switched off (config root_prompt = false)")
-        return None
-    return RootPrompt(agent)

@@ -5,8 +5,9 @@ the token's label and serial. This component reads each inserted token on its ow
 thread (never on the monitor thread, which must stay responsive), posts
 `TokenIdentified`, forwards login/lock changes as `TokenStateChanged`, forgets a login
 the moment its token leaves, and reminds about expiring certificates once a day per
-certificate (EPPCERT's 60-day notice period by default). Every front end reaches the
-same service through the agent socket (`trayd.ipc.server.find_token_service`).
+certificate (EPPCERT's 60-day notice period by default). The composition root hands
+`service` to the IPC server, the root prompt and the tray: every front end reaches this
+one service (the windows and the CLI through the agent socket).
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import threading
 import time
 from typing import Any
 
+from trayd.agent.notifications import Notify
+from trayd.config import Config
 from trayd.core.expiry import ExpiryReminder
 from trayd.core.models import CertificateInfo
 from trayd.core.token_service import LocalTokenService
 from trayd.errors import TraydError
-from trayd.events import (CardInserted, CardRemoved, CertificatesExpiring, ServiceDown,
-                          TokenIdentified, TokenStateChanged)
+from trayd.events import (CardInserted, CardRemoved, CertificatesExpiring, EventBus,
+                          ServiceDown, TokenIdentified, TokenStateChanged)
 from trayd.i18n import _
 from trayd.threads import name_os_thread
 
@@ -52,10 +55,13 @@ class TokenComponent:
 
     name = "tokens"
 
-    def __init__(self, agent: Any, service: LocalTokenService | None = None,
+    def __init__(self, bus: EventBus, config: Config, notify: Notify,
+                 service: LocalTokenService | None = None,
                  reminder: ExpiryReminder | None = None) -> None:
-        self.agent = agent
-        self.service = service or LocalTokenService(agent.config)
+        self.bus = bus
+        self.config = config
+        self.notify = notify
+        self.service = service or LocalTokenService(config)
         self.reminder = reminder or ExpiryReminder()
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="trayd-tokens", initializer=name_os_thread)
@@ -66,8 +72,8 @@ class TokenComponent:
         self._recheck: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self, agent: Any = None) -> None:
-        bus = self.agent.bus
+    def start(self) -> None:
+        bus = self.bus
         self._unsubscribe.append(self.service.add_state_listener(self._on_state))
         self._unsubscribe.append(bus.subscribe(CardInserted, self._on_inserted))
         self._unsubscribe.append(bus.subscribe(CardRemoved, self._on_removed))
@@ -123,7 +129,7 @@ class TokenComponent:
         self._submit(self.service.forget_all)
 
     def _on_state(self, serial: str, logged_in: bool, locked: bool) -> None:
-        self.agent.bus.post(TokenStateChanged(serial=serial, logged_in=logged_in, locked=locked))
+        self.bus.post(TokenStateChanged(serial=serial, logged_in=logged_in, locked=locked))
 
     # -- work (on the component's thread) -------------------------------------------------
     def identify(self, reader: str, model: str | None = None) -> TokenIdentified | None:
@@ -142,7 +148,7 @@ class TokenComponent:
                                 model=model)
         with self._lock:
             self._present[reader] = token.serial
-        self.agent.bus.post(event)
+        self.bus.post(event)
         due = self.check_expiry(token.serial, certs)
         # Tests wait for this line: reminders of this insertion are queued by now.
         log.debug("token %s in %s identified; %d reminder(s)", token.serial, reader, len(due))
@@ -151,16 +157,16 @@ class TokenComponent:
     def check_expiry(self, serial: str,
                      certs: list[CertificateInfo] | None = None) -> list[CertificateInfo]:
         """Remind about certificates expiring within `expiry_warning_days` (once a day each)."""
-        days = getattr(self.agent.config, "expiry_warning_days", 60)
+        days = self.config.expiry_warning_days
         if certs is None:
             certs = self.service.list_certificates(serial)
         due = self.reminder.due(certs, days)
         if due:
-            self.agent.bus.post(CertificatesExpiring(serial=serial, certificates=tuple(
+            self.bus.post(CertificatesExpiring(serial=serial, certificates=tuple(
                 (c.label, c.certificate_id or c.subject or "", int(c.days_left or 0)) for c in due)))
             for cert in due:
                 summary, body = expiry_text(cert)
-                self.agent.notify(summary, body, "present")
+                self.notify(summary, body, "present")
         return due
 
     def _recheck_loop(self) -> None:
@@ -171,8 +177,3 @@ class TokenComponent:
             for serial in serials:
                 self._submit(self.check_expiry, serial)
 
-
-def create(agent: Any) -> TokenComponent:
-    component = TokenComponent(agent)
-    agent.token_service = component.service  # found by the IPC server and root prompt
-    return component

@@ -89,14 +89,14 @@ def tray(ctx: Context) -> CheckResult:
 
 @check("autostart", lambda: _("Autostart"), order=110)
 def autostart_check(ctx: Context) -> CheckResult:
-    from trayd.cli.commands.autostart import describe_method
+    from trayd.messages import autostart_method
     from trayd.platform import autostart
 
     st = autostart.status()
     if st.method == "none":
-        return CheckResult("autostart", WARNING, describe_method(st.method),
+        return CheckResult("autostart", WARNING, autostart_method(st.method),
                            _("Start the agent at login: 'trayd autostart enable'."))
-    return CheckResult("autostart", OK, describe_method(st.method))
+    return CheckResult("autostart", OK, autostart_method(st.method))
 
 
 @check("agent", lambda: _("Agent"), order=120)

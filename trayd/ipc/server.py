@@ -1,4 +1,4 @@
-"""Agent plug-in: serve the agent's token service on `trayd.paths.agent_socket()`.
+"""Agent component: serve the agent's token service on `trayd.paths.agent_socket()`.
 
 Why: while the agent runs, its one PKCS#11 worker must own the token (the ePass2003's
 secure-messaging session is per card; a second process binding it breaks the agent's
@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from trayd import __version__, errors, paths
+from trayd.core.backend import TokenBackend
 from trayd.events import Event, EventBus
 from trayd.ipc import protocol
 from trayd.threads import name_os_thread
 
 log = logging.getLogger(__name__)
 
-ServiceProvider = Callable[[], Any]  # -> TokenBackend | None
+ServiceProvider = Callable[[], "TokenBackend | None"]
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 _QUEUE_LIMIT = 1000
 
@@ -283,38 +284,24 @@ class AgentSocketServer:
         log.info("ipc: closed %s", self.path)
 
 
-def find_token_service(agent: Any) -> Any:
-    """The agent's token service (LocalTokenService), wherever the token component put it."""
-    service = getattr(agent, "token_service", None)
-    if service is not None:
-        return service
-    find = getattr(agent, "component", None)
-    comp = find("tokens") if callable(find) else None
-    svc = getattr(comp, "service", None)
-    return svc if svc is not None and hasattr(svc, "list_tokens") else None
-
-
 class IpcComponent:
-    """The agent component: serves `find_token_service(agent)` and forwards `agent.bus`."""
+    """The agent component: serves the agent's token service and forwards its bus."""
 
     name = "ipc"
 
-    def __init__(self, agent: Any) -> None:
-        self.agent = agent
+    def __init__(self, bus: EventBus, service: TokenBackend | None,
+                 path: Path | None = None) -> None:
+        """`service` None: the token component is missing; requests get a typed error."""
+        self.bus = bus
+        self.service = service
+        self.path = path
         self.server: AgentSocketServer | None = None
 
-    def start(self, agent: Any = None) -> None:
-        agent = agent or self.agent
-        self.server = AgentSocketServer(lambda: find_token_service(agent),
-                                        getattr(agent, "bus", None))
+    def start(self) -> None:
+        self.server = AgentSocketServer(lambda: self.service, self.bus, self.path)
         self.server.start()
 
     def stop(self) -> None:
         if self.server:
             self.server.stop()
             self.server = None
-
-
-def create(agent: Any) -> IpcComponent | None:
-    """Plug-in entry point used by `trayd run`."""
-    return IpcComponent(agent)

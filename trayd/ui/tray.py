@@ -1,4 +1,4 @@
-"""Agent plug-in: the tray icon, owner of the agent's main thread.
+"""Agent component: the tray icon, owner of the agent's main thread.
 
 Why this shape:
 - The icon is a pystray.Icon (`trayd.ui.tray_indicator`: its AppIndicator backend, else
@@ -30,16 +30,21 @@ from collections.abc import Callable
 from typing import Any
 
 from trayd import config as config_mod
+from trayd.agent.notifications import Notify
+from trayd.agent.root_prompt import RootPrompt
+from trayd.config import Config
+from trayd.core.backend import TokenBackend
 from trayd.events import (
     CardInserted,
     CardRemoved,
     Event,
+    EventBus,
     ServiceDown,
     ServiceUp,
     TokenIdentified,
     TokenStateChanged,
 )
-from trayd.i18n import _, current_language
+from trayd.i18n import _
 from trayd.platform.launcher import Launcher
 from trayd.platform.tray_host import tray_host_present
 from trayd.ui import tray_menu
@@ -52,29 +57,26 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def _root_prompt(agent: Any) -> Any:
-    """The trust engineer's root-certificate prompt component, if the agent runs one."""
-    find = getattr(agent, "component", None)
-    comp = find("root_prompt") if callable(find) else None
-    return comp if comp is not None and hasattr(comp, "offer_again") else None
-
-
-def _token_service(agent: Any) -> Any:
-    from trayd.ipc.server import find_token_service
-
-    return find_token_service(agent)
-
-
 class TrayComponent:
     """The tray icon and its menu; the agent's main-loop owner."""
 
     name = "tray"
 
-    def __init__(self, agent: Any, launcher: Launcher | None = None) -> None:
-        self.agent = agent
-        # The agent's one launcher: windows open in the agent's language.
-        self.launcher = launcher or getattr(agent, "launcher", None) or Launcher(
-            getattr(agent, "language", None) or current_language())
+    def __init__(self, bus: EventBus, config: Config, launcher: Launcher, notify: Notify,
+                 request_stop: Callable[[], None], service: TokenBackend | None,
+                 root_prompt: RootPrompt | None = None) -> None:
+        """`launcher`: the agent's one launcher (windows open in the agent's language);
+        `request_stop`: the agent's (「終了」, a signal while headless); `service`: the
+        agent's token service; `root_prompt`: for 「ルート証明書のインストール」, if it runs.
+        No initial reader state: components start before the monitor, which reports the
+        cards present at start as insertions."""
+        self.bus = bus
+        self.config = config
+        self.launcher = launcher
+        self.notify = notify
+        self.request_stop = request_stop
+        self.service = service
+        self.root_prompt = root_prompt
         self.indicator: Indicator | None = None  # once the loop runs
         self.headless = False
         self.backend = "none"
@@ -91,14 +93,10 @@ class TrayComponent:
         self._apply_lock = threading.Lock()
 
     # -- component protocol ---------------------------------------------------------
-    def start(self, agent: Any = None) -> None:
-        agent = agent or self.agent
-        bus = getattr(agent, "bus", None)
-        if bus is not None:
-            for kind in (CardInserted, CardRemoved, TokenIdentified, TokenStateChanged,
-                         ServiceDown, ServiceUp):
-                self._unsubscribe.append(bus.subscribe(kind, self._on_event))
-        self.model.seed(agent)
+    def start(self) -> None:
+        for kind in (CardInserted, CardRemoved, TokenIdentified, TokenStateChanged,
+                     ServiceDown, ServiceUp):
+            self._unsubscribe.append(self.bus.subscribe(kind, self._on_event))
         self._refresher = threading.Thread(target=self._refresh_loop, name="tray-refresh",
                                            daemon=True)
         self._refresher.start()
@@ -136,10 +134,8 @@ class TrayComponent:
 
     def _collect(self) -> TrayState:
         """Ask the token service (slow, off the GTK thread) and merge with the events."""
-        cfg = getattr(self.agent, "config", None)
-        return self.model.collect(_token_service(self.agent),
-                                  notifications=bool(getattr(cfg, "notifications", True)),
-                                  root_prompt=_root_prompt(self.agent) is not None)
+        return self.model.collect(self.service, notifications=self.config.notifications,
+                                  root_prompt=self.root_prompt is not None)
 
     def loop_running(self) -> bool:
         """True while the GLib loop runs (it also delivers notification actions)."""
@@ -182,23 +178,20 @@ class TrayComponent:
         elif action.kind == "root_install":
             # The root prompt shows the セキュリティ警告 (subject + SHA-256) itself, in its
             # own child dialog, on its own thread; asking again includes declined roots.
-            prompt = _root_prompt(self.agent)
-            if prompt is not None:
+            if self.root_prompt is not None:
                 for token in self.state.tokens:
-                    prompt.offer_again(token.serial)
+                    self.root_prompt.offer_again(token.serial)
         elif action.kind == "quit":
             self.launcher.ui("confirm-exit", on_exit=self._on_confirm_exit)
 
     def _on_confirm_exit(self, rc: int) -> None:
         if rc == 0:
             log.info("tray: exit confirmed")
-            self.agent.request_stop()
+            self.request_stop()
 
     def _toggle_notifications(self) -> None:
-        cfg = getattr(self.agent, "config", None)
-        new = not bool(getattr(cfg, "notifications", True))
-        if cfg is not None:
-            cfg.notifications = new
+        new = not self.config.notifications
+        self.config.notifications = new
         try:
             config_mod.save_value("notifications", new)
         except OSError as exc:
@@ -258,13 +251,6 @@ class TrayComponent:
             return
         indicator.run(started)
 
-    def _request_stop(self) -> None:
-        request = getattr(self.agent, "request_stop", None)
-        if request is not None:
-            request()
-        else:
-            self.stop_main_loop()
-
     def _go_headless(self, why: str) -> None:
         self.headless = True
         self.indicator = None
@@ -281,12 +267,10 @@ class TrayComponent:
         body = _("trayd keeps running and shows notifications. Open the management tool "
                  "from the applications menu or with `trayd manage`.")
         log.warning("tray: %s %s", what, body)
-        notify = getattr(self.agent, "notify", None)
-        if notify is not None:
-            try:
-                notify(what, body, "none")
-            except Exception:  # noqa: BLE001 - the log line above already said it
-                log.debug("tray: notification failed", exc_info=True)
+        try:
+            self.notify(what, body, "none")
+        except Exception:  # noqa: BLE001 - the log line above already said it
+            log.debug("tray: notification failed", exc_info=True)
 
     def _run_headless(self) -> None:
         """No toolkit loop: wait for stop with Python's signal handling intact."""
@@ -296,7 +280,7 @@ class TrayComponent:
                 prev = signal.getsignal(sig)
                 if prev in (signal.SIG_DFL, signal.default_int_handler, None):
                     installed.append((sig, prev))
-                    signal.signal(sig, lambda s, _f: self._request_stop())
+                    signal.signal(sig, lambda s, _f: self.request_stop())
         try:
             while not self._headless_stop.wait(0.5):
                 pass
@@ -312,12 +296,3 @@ class TrayComponent:
         if indicator is not None:
             indicator.quit()
 
-
-def create(agent: Any) -> TrayComponent | None:
-    """Plug-in entry point used by `trayd run` (unless `--no-tray`): the tray is the
-    agent's main-loop owner."""
-    component = TrayComponent(agent)
-    set_owner = getattr(agent, "set_main_loop_owner", None)
-    if set_owner is not None:
-        set_owner(component)
-    return component

@@ -41,24 +41,6 @@ class TrayModel:
         # every read goes through the card's secure messaging (a login must not wait).
         self._certs: dict[str, tuple[CertView, ...]] = {}
 
-    def seed(self, agent: Any) -> None:
-        """Cards already present when the tray starts (from `agent.readers`, if any)."""
-        readers = getattr(agent, "readers", None)
-        if readers is None:
-            return
-        try:
-            items = readers() if callable(readers) else readers
-            if isinstance(items, dict):
-                items = items.values()
-            for r in items:
-                name = getattr(r, "name", None) or getattr(r, "reader", None)
-                present = getattr(r, "card_present", getattr(r, "present", False))
-                if name and present:
-                    with self._lock:
-                        self._cards[name] = getattr(r, "model", None)
-        except Exception:  # noqa: BLE001 - the menu fills in on the next event anyway
-            log.debug("tray: agent.readers unreadable", exc_info=True)
-
     def on_event(self, ev: Event) -> None:
         """Record one bus event (any thread, quick)."""
         with self._lock:

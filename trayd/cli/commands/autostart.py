@@ -6,6 +6,7 @@ import argparse
 from trayd.cli.output import add_json_option, print_json, print_table
 from trayd.config import Config
 from trayd.i18n import _
+from trayd.messages import autostart_method
 from trayd.platform import autostart
 
 
@@ -23,16 +24,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def describe_method(method: str) -> str:
-    return {
-        "xdg": _("at login, by the XDG autostart entry"),
-        "systemd": _("at login, by the systemd user unit (trayd.service)"),
-        "both": _("at login, by the XDG autostart entry and the systemd user unit "
-                  "(the second copy exits at once)"),
-        "none": _("not started at login"),
-    }.get(method, method)
-
-
 def run(args: argparse.Namespace, cfg: Config) -> int:
     action = getattr(args, "autostart_action", None) or "status"
     if action == "enable":
@@ -44,7 +35,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     if getattr(args, "json", False):
         print_json(st.to_json())
         return 0
-    rows = [(_("Autostart"), describe_method(st.method))]
+    rows = [(_("Autostart"), autostart_method(st.method))]
     if st.system_entry:
         rows.append((_("System entry"), st.system_entry))
     if st.user_entry:

@@ -1,30 +1,18 @@
 """`trayd run [--no-tray]`: the user-session agent (autostart runs this).
 
-Why a list of module names: each optional part (token service, IPC server, root
-certificate prompt, tray) lives in its own module exposing `create(agent) -> Component |
-None`. This command imports each lazily and adds what it gets; a module that is missing
-or fails is skipped with the reason logged, so the agent always runs with what works.
+Why this small: the agent and its composition (`trayd.agent.composition`: which
+components run and what each gets) live in `trayd/agent/`; this command only parses its
+options, takes the single-instance lock and runs the agent.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 
 from trayd.config import Config
 from trayd.i18n import _
 
 log = logging.getLogger("trayd.run")
-
-# Order = start order (stop is the reverse). The tray comes last: it owns the main loop.
-COMPONENT_MODULES: tuple[str, ...] = (
-    "trayd.agent.token_component",
-    "trayd.ipc.server",
-    "trayd.agent.root_prompt",
-    "trayd.agent.browser_follow",
-    "trayd.ui.tray",
-)
-TRAY_MODULE = "trayd.ui.tray"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,49 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_components(agent, modules: tuple[str, ...] = COMPONENT_MODULES, *,
-                    tray: bool = True) -> list:
-    """Import each module and call its `create(agent)`; skip with a logged reason."""
-    components = []
-    for name in modules:
-        if name == TRAY_MODULE and not tray:
-            log.info("tray disabled (--no-tray)")
-            continue
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                log.info("component %s not installed; skipped", name)
-            else:
-                log.warning("component %s skipped: missing dependency %s", name, exc.name)
-            continue
-        except Exception as exc:  # noqa: BLE001 - a broken module must not stop the agent
-            log.warning("component %s skipped: import failed: %s", name, exc, exc_info=True)
-            continue
-        create = getattr(module, "create", None)
-        if create is None:
-            log.warning("component %s skipped: it has no create(agent)", name)
-            continue
-        try:
-            component = create(agent)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("component %s skipped: create() failed: %s", name, exc, exc_info=True)
-            continue
-        if component is None:
-            log.info("component %s not used here (create() returned None)", name)
-            continue
-        components.append(component)
-    return components
-
-
 def run(args: argparse.Namespace, cfg: Config) -> int:
     from trayd.agent.agent import Agent
+    from trayd.agent.composition import compose
 
     if getattr(args, "run_verbose", 0):
         logging.getLogger().setLevel(logging.DEBUG)
     agent = Agent(cfg, tray=not args.no_tray)
     # Before building components: a second instance must leave without side effects.
     agent.acquire_instance()
-    for component in load_components(agent, tray=not args.no_tray):
-        agent.add_component(component)
+    compose(agent, tray=not args.no_tray)
     return agent.run()
