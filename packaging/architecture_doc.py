@@ -131,9 +131,77 @@ def render_threads(found: list[ThreadDoc]) -> str:
     return "\n".join(rows)
 
 
+@dataclass(frozen=True)
+class ComponentDoc:
+    name: str  # the name `build()` logs
+    cls: str  # module.Class
+    gets: str  # the constructor arguments as composition.py writes them
+    purpose: str
+
+
+def _class_doc(root: Path, module: str, cls: str) -> str:
+    path = root / (module.replace(".", "/") + ".py")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            return _first_sentence(ast.get_docstring(node))
+    raise SystemExit(f"{module}: class {cls} not found")
+
+
+def components(root: Path = ROOT) -> list[ComponentDoc]:
+    """The agent's components in start order, read from `trayd/agent/composition.py`.
+
+    Each is `build("<name>", <factory>)` where the factory imports the component's class
+    and returns `Class(args…)`; the order of the final list is the start order.
+    """
+    tree = ast.parse((root / "trayd/agent/composition.py").read_text(encoding="utf-8"))
+    compose = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
+                   and n.name == "compose")
+    factories = {n.name: n for n in compose.body if isinstance(n, ast.FunctionDef)}
+    built: dict[str, str] = {}  # variable or factory → component name
+    for node in ast.walk(compose):
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "build"
+                and isinstance(node.args[0], ast.Constant)):
+            built[node.args[1].id] = node.args[0].value  # type: ignore[attr-defined]
+    out = []
+    for factory, name in built.items():
+        fn = factories[factory]
+        imported = {a.asname or a.name: n.module for n in ast.walk(fn)
+                    if isinstance(n, ast.ImportFrom) for a in n.names}
+        ret = next(n.value for n in ast.walk(fn) if isinstance(n, ast.Return)
+                   and isinstance(n.value, ast.Call))
+        cls = ret.func.id  # type: ignore[union-attr]
+        module = imported[cls]
+        gets = ", ".join(ast.unparse(a) for a in [*ret.args, *ret.keywords])
+        out.append(ComponentDoc(name, f"{module}.{cls}", gets,
+                                _class_doc(root, module, cls)))
+    # Start order: the tuple `components = [c for c in (…) …]` lists variables or build()s.
+    assigned = {n.targets[0].id: n.value for n in ast.walk(compose)  # type: ignore[attr-defined]
+                if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)}
+    order_list = assigned["components"]
+    listed = next(n for n in ast.walk(order_list) if isinstance(n, ast.Tuple)).elts
+
+    def built_name(node: ast.expr) -> str:
+        if isinstance(node, ast.Name):
+            node = assigned[node.id]
+        return next(c.args[0].value for c in ast.walk(node)  # type: ignore[attr-defined]
+                    if isinstance(c, ast.Call) and getattr(c.func, "id", "") == "build")
+
+    rank = {built_name(e): i for i, e in enumerate(listed)}
+    return sorted(out, key=lambda c: rank[c.name])
+
+
+def render_components(found: list[ComponentDoc]) -> str:
+    rows = ["| start | component | class | gets | what it does |", "|---|---|---|---|---|"]
+    for i, c in enumerate(found, 1):
+        rows.append(f"| {i} | `{c.name}` | `{c.cls}` | `{c.gets}` | {c.purpose or '—'} |")
+    return "\n".join(rows)
+
+
 def blocks(root: Path = ROOT) -> dict[str, str]:
     """Generated block name → its Markdown."""
-    return {"threads": render_threads(threads(root))}
+    return {"threads": render_threads(threads(root)),
+            "components": render_components(components(root))}
 
 
 def regenerate(text: str, generated: dict[str, str]) -> str:

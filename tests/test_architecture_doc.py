@@ -1,5 +1,6 @@
-"""docs/architecture.md says what the code does: its generated blocks are current, and the
-thread table names every thread a real `trayd run` (tray, token, client) has.
+"""docs/architecture.md says what the code does: its generated blocks are current, the
+thread table names every thread a real `trayd run` (tray, token, client) has, and the
+component table is the order in which that agent starts its components.
 
 Why a live check on top of the generator: the generator reads `threading.Thread(name=…)`
 calls; a thread started some other way (a library's, an unnamed one) would be missing from
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -118,6 +120,9 @@ def test_live_agent_threads_are_all_in_the_document(gui_env, dbus_session,
     for glib in ("gmain", "gdbus"):
         if glib in seen.values():
             assert f"`{glib}`" in doc, f"GLib's {glib} thread is not explained in the document"
+    # The component table is the agent's real start order.
+    started = re.findall(r"component (\w+) started", agent.log_text())
+    assert started == [c.name for c in gen.components()], started
     # The long-lived ones really run (the table is not a list of names nobody starts).
     for name in ("trayd-pcsc-moni", "trayd-notify", "ipc-accept", "trayd-signals",
                  "trayd-pkcs11_0", "ipc-conn:"):

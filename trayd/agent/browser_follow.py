@@ -30,6 +30,8 @@ QUIET = 1.0  # seconds without events before looking (a profile is written in bu
 
 
 class BrowserFollow:
+    """Applies the user's earlier yes to browser databases that appear later."""
+
     name = "browser_follow"
 
     def __init__(self, bus: EventBus, notify: Notify, home: Path | None = None) -> None:

@@ -46,6 +46,8 @@ def _has_display() -> bool:
 
 
 class RootPrompt:
+    """Asks before installing a new token's root certificate, then offers browser use."""
+
     name = "root_prompt"
 
     def __init__(self, bus: EventBus, config: Config, notify: Notify, launcher: Launcher,
