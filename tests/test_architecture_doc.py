@@ -4,8 +4,9 @@ component table is the order in which that agent starts its components.
 
 Why a live check on top of the generator: the generator reads `threading.Thread(name=…)`
 calls; a thread started some other way (a library's, an unnamed one) would be missing from
-the document without anyone noticing. GLib's own threads (gmain, gdbus, its thread pool)
-are listed in the document by hand and allowed here by name.
+the document without anyone noticing. The toolkit's own threads (GLib's gmain, gdbus, its
+thread pool; Pango's fontconfig loader) are listed in the document by hand and allowed here
+by name.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from rig.tray_driver import wait_until
 from rig.xserver import have_gui_tools
 
 ROOT = Path(__file__).resolve().parent.parent
-# GLib's worker threads (GMainContext, GDBus, GThreadPool: "pool-<prgname>" / "pool-N").
-GLIB_THREADS = ("gmain", "gdbus", "pool-")
+# The toolkit's own threads: GLib's (GMainContext, GDBus, GThreadPool "pool-<prgname>") and
+# Pango's fontconfig loader ("[pango] fontconfig", Pango 1.5x on Debian 13).
+GLIB_THREADS = ("gmain", "gdbus", "pool-", "[pango] ")
 
 
 def _generator():
