@@ -132,6 +132,18 @@ def test_notifications_and_tray_host(trayd_env: dict[str, str], dbus_session,
     assert xdisplay in checks["tray"]["detail"]
 
 
+def test_tray_host_is_a_status_notifier_watcher(sni_desktop) -> None:
+    """The SNI half of the tray probe (platform/tray_host, the one the tray uses): no X
+    display for doctor, so only the watcher on the session bus can make it "ok"."""
+    env = {k: v for k, v in sni_desktop.env.items() if k != "DISPLAY"}
+    _rc, data = doctor_json(env, "tray", language="en")
+    check = by_name(data)["tray"]
+    assert check["status"] == "ok" and "org.kde.StatusNotifierWatcher" in check["detail"], check
+    sni_desktop.stop_watcher()
+    _rc, data = doctor_json(env, "tray", language="en")
+    assert by_name(data)["tray"]["status"] == "warning"
+
+
 def test_no_desktop_session(trayd_env: dict[str, str], tmp_path) -> None:
     env = {k: v for k, v in trayd_env.items() if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS")}
     _rc, data = doctor_json(env, "notifications", "tray")

@@ -19,7 +19,6 @@ All work runs on the component's own thread; event handlers only enqueue.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from pathlib import Path
@@ -34,15 +33,12 @@ from trayd.core import trust_roots, trust_state
 from trayd.errors import TraydError
 from trayd.events import EventBus, TokenIdentified
 from trayd.i18n import _
+from trayd.platform.display import has_display
 from trayd.platform.launcher import Launcher
 
 log = logging.getLogger(__name__)
 
 DIALOG_YES, DIALOG_NO = 0, 6
-
-
-def _has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 class RootPrompt:
@@ -149,7 +145,7 @@ class RootPrompt:
         self.offer_browser()
 
     def offer(self, cert: CertFacts, others: list[CertFacts], token: str) -> None:
-        if not _has_display():
+        if not has_display():
             if cert.sha256 in self._notified:
                 return
             self._notified.add(cert.sha256)
@@ -224,7 +220,7 @@ class RootPrompt:
             return
         if statuses and all(s.state != "absent" for s in statuses):
             return
-        if not _has_display():
+        if not has_display():
             self.notify(_("Use the token in web browsers"),
                               _("To let your web browsers use the token's certificate, run: "
                                 "trayd browser register"), "present")

@@ -23,7 +23,6 @@ Why this shape:
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from trayd.events import (
     TokenStateChanged,
 )
 from trayd.i18n import _
+from trayd.platform.display import has_display
 from trayd.platform.launcher import Launcher
 from trayd.platform.tray_host import tray_host_present
 from trayd.ui import tray_menu
@@ -215,7 +215,7 @@ class TrayComponent:
             self._loop_done.set()
 
     def _run_icon(self) -> None:
-        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        if not has_display():
             raise RuntimeError("no DISPLAY")
         from gi.repository import Gio, GLib
 
