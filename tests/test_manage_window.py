@@ -155,3 +155,19 @@ def test_second_window_is_refused(epass2003, ui_app):
     second.click("already.ok")
     assert second.wait_exit() == 0
     assert first.proc.poll() is None
+
+
+def test_a_second_window_defers_to_the_first_until_it_dies(epass2003, ui_app):
+    """One management window (its FileLock on manage.lock): a second start says so and
+    exits 0; killing the first frees the lock for the next start."""
+    tok = epass2003()
+    first = open_manage(ui_app, tok)
+    second = ui_app("manage")
+    text = second.widget("already.text", timeout=60)
+    assert text["text"] == "管理ツールは既に起動しています。"
+    second.click("already.ok")
+    assert second.wait_exit(30) == 0
+    assert first.state()["widgets"]["manage.window"]["viewable"]
+    first.proc.kill()
+    first.proc.wait()
+    open_manage(ui_app, tok)

@@ -12,8 +12,6 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +58,47 @@ def write_json(path: Path | str, data: Any) -> Path:
                         + "\n")
 
 
-@contextmanager
-def file_lock(path: Path | str) -> Iterator[None]:
-    """An exclusive flock on `path` (created if needed), across processes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+class FileLock:
+    """An exclusive `flock` on `path` (created 0600 if needed), across processes and threads.
+
+    Why flock and not a pid file or a lock directory: the kernel drops the lock when the
+    holder dies, however it dies, so a crash never leaves a stale lock behind. Each
+    `FileLock` opens its own file description, so two threads of one process exclude each
+    other too. `with FileLock(p):` waits for the lock; `acquire(wait=False)` answers at once
+    (the agent's and the management window's "only one of me"). `fd` is the open lock file,
+    for a holder that writes its pid into it.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.fd: int | None = None
+
+    def acquire(self, wait: bool = True) -> bool:
+        """Take the lock (waiting unless `wait=False`); False when someone else holds it."""
+        if self.fd is not None:
+            raise RuntimeError(f"{self.path} is already locked by this FileLock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        """Drop the lock (closing the file drops the flock); harmless when not held."""
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -21,7 +21,6 @@ change listener only enqueues.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from pathlib import Path
@@ -37,6 +36,7 @@ from trayd.core.trust_roots import CertFacts
 from trayd.errors import TraydError
 from trayd.events import TokenIdentified
 from trayd.i18n import _
+from trayd.platform.display import has_display
 from trayd.platform.launcher import Launcher
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,9 @@ log = logging.getLogger(__name__)
 DIALOG_YES, DIALOG_NO = 0, 6
 
 
-def _has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 class RootPrompt:
+    """Asks before installing a new token's root certificate, then offers browser use."""
+
     name = "root_prompt"
 
     def __init__(self, model: TokenModel, config: Config, notify: Notify, launcher: Launcher,
@@ -109,6 +107,7 @@ class RootPrompt:
             self._queue.put(("again", token.serial, token.label, token.certificates))
 
     def _loop(self) -> None:
+        """Check each identified token's root certificate and ask the user before installing it."""
         while not self._stopping.is_set():
             item = self._queue.get()
             if item is None:
@@ -164,7 +163,7 @@ class RootPrompt:
         self.offer_browser()
 
     def offer(self, cert: CertFacts, others: list[CertFacts], token: str) -> None:
-        if not _has_display():
+        if not has_display():
             if cert.sha256 in self._notified:
                 return
             self._notified.add(cert.sha256)
@@ -239,7 +238,7 @@ class RootPrompt:
             return
         if statuses and all(s.state != "absent" for s in statuses):
             return
-        if not _has_display():
+        if not has_display():
             self.notify(_("Use the token in web browsers"),
                               _("To let your web browsers use the token's certificate, run: "
                                 "trayd browser register"), "present")

@@ -27,6 +27,7 @@ from trayd.errors import TraydError
 from trayd.events import (CardInserted, CardRemoved, CertificatesExpiring, EventBus,
                           ServiceDown, TokenIdentified, TokenStateChanged)
 from trayd.i18n import _
+from trayd.threads import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ def expiry_text(cert: CertificateInfo) -> tuple[str, str]:
 
 
 class TokenComponent:
+    """Reads each inserted token on its own one-thread pool and posts what it found."""
+
     name = "tokens"
 
     def __init__(self, bus: EventBus, config: Config, notify: Notify, model: TokenModel,
@@ -65,7 +68,7 @@ class TokenComponent:
         self.service = service or LocalTokenService(config)
         self.reminder = reminder or ExpiryReminder()
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="trayd-tokens")
+            max_workers=1, thread_name_prefix="trayd-tokens", initializer=name_os_thread)
         self._unsubscribe: list[Any] = []
         self._stopping = threading.Event()
         self._recheck: threading.Thread | None = None
@@ -82,6 +85,7 @@ class TokenComponent:
         self._recheck.start()
 
     def stop(self) -> None:
+        """Unsubscribe and close the token service on a short-lived thread (bounded wait)."""
         self._stopping.set()
         for unsubscribe in self._unsubscribe:
             try:
@@ -165,6 +169,7 @@ class TokenComponent:
         return due
 
     def _recheck_loop(self) -> None:
+        """Once a day, re-check present tokens for expiring certificates."""
         while not self._stopping.wait(RECHECK_SECONDS):
             serials = sorted({t.serial for _r, t in self.model.snapshot().tokens()})
             for serial in serials:

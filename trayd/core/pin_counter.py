@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trayd import paths
-from trayd.files import file_lock, read_json, write_json
+from trayd.files import FileLock, read_json, write_json
 
 FILE_NAME = "pin-failures.json"
 
@@ -34,7 +34,7 @@ class PinFailureCounter:
         return data if isinstance(data, dict) else {}
 
     def _update(self, serial: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        with file_lock(self.path.with_suffix(".lock")):
+        with FileLock(self.path.with_suffix(".lock")):
             data = self._read()
             entry = data.get(serial) if isinstance(data.get(serial), dict) else {}
             change(entry)

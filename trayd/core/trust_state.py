@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from trayd import paths
-from trayd.files import write_atomic
+from trayd.files import FileLock, write_atomic
 
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
 
 
 @dataclass
@@ -100,24 +97,18 @@ def save(state: TrustState) -> None:
 
 
 class Update:
-    """`with trust_state.Update() as st: ...` — load, change, save under a lock: a thread
-    lock for the agent's threads and `flock` on `trust.lock` for the CLI running beside
-    the agent (both may record an install at the same moment)."""
+    """`with trust_state.Update() as st: ...` — load, change, save under a `FileLock` on
+    `trust.lock`: the agent's threads and the CLI running beside the agent may record an
+    install at the same moment (each Update opens its own lock file, so threads of one
+    process exclude each other as well as processes)."""
 
     def __enter__(self) -> TrustState:
-        import fcntl
-
-        _lock.acquire()
+        self._lock = FileLock(state_file().with_name("trust.lock"))
+        self._lock.acquire()
         try:
-            path = state_file().with_name("trust.lock")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
             self.state = load()
         except BaseException:
-            if getattr(self, "_fd", None) is not None:
-                os.close(self._fd)
-            _lock.release()
+            self._lock.release()
             raise
         return self.state
 
@@ -126,9 +117,7 @@ class Update:
             if exc_type is None:
                 save(self.state)
         finally:
-            os.close(self._fd)  # closing releases the flock
-            self._fd = None
-            _lock.release()
+            self._lock.release()
 
 
 def is_declined(sha256: str) -> bool:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from trayd.doctor import OK, WARNING, CheckResult, Context, check
 from trayd.i18n import _
-from trayd.platform.tray_host import WATCHER_NAMES as SNI_WATCHERS
-from trayd.platform.tray_host import xembed_tray
+from trayd.platform.tray_host import sni_watcher, xembed_tray
 
 NOTIFICATIONS = "org.freedesktop.Notifications"
 
@@ -69,10 +68,10 @@ def notifications(ctx: Context) -> CheckResult:
 @check("tray", lambda: _("Tray host"), order=100)
 def tray(ctx: Context) -> CheckResult:
     names = ctx.facts.get("bus_names", session_bus_names())
-    watchers = [n for n in SNI_WATCHERS if names and n in names[0]]
-    if watchers:
+    watcher = sni_watcher() if names is not None else None  # no bus: ask no one
+    if watcher:
         return CheckResult("tray", OK, _("StatusNotifierWatcher: {name}").format(
-            name=watchers[0]))
+            name=watcher))
     xembed = xembed_tray()
     if xembed:
         return CheckResult("tray", OK, _("XEmbed system tray on {display}").format(

@@ -2,7 +2,7 @@
 
 Why its own module (in platform/, below the UI): the tray asks once at start-up (to tell
 the user when nothing will show the icon) and `trayd doctor` asks the same question; both
-must agree, so both use these probes. The answer is
+must agree, so both use these probes and nothing else asks. The answer is
 advisory: libayatana-appindicator itself picks SNI when a watcher has an owner and falls
 back to XEmbed after ~100 ms without one, and follows a watcher that comes or goes later.
 """
@@ -38,8 +38,8 @@ def xembed_tray(display: str | None = None) -> bool | None:
         d.close()
 
 
-def sni_watcher() -> bool:
-    """True when a StatusNotifierWatcher owns its name on the session bus."""
+def sni_watcher() -> str | None:
+    """The StatusNotifierWatcher name that has an owner on the session bus, or None."""
     try:
         from gi.repository import Gio, GLib
 
@@ -50,10 +50,10 @@ def sni_watcher() -> bool:
                                   GLib.Variant("(s)", (name,)), GLib.VariantType("(b)"),
                                   Gio.DBusCallFlags.NONE, 1000, None)
             if reply.unpack()[0]:
-                return True
+                return name
     except Exception as exc:  # noqa: BLE001
         log.debug("tray: no StatusNotifierWatcher check: %s", exc)
-    return False
+    return None
 
 
 def tray_host_present(display: str | None = None) -> tuple[bool, str]:

@@ -70,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    from trayd.platform.display import has_display
+
+    if not has_display():
         print("trayd.ui: no display (DISPLAY is not set)", file=sys.stderr)
         return 1
     return int(load(args.target).run(args) or 0)

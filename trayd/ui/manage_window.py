@@ -20,6 +20,7 @@ from typing import Any
 from trayd import errors as E
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.events import Event
+from trayd.files import FileLock
 from trayd.i18n import _
 from trayd.messages import describe
 from trayd.ui.dialogs.cert_viewer import show_certificate
@@ -334,24 +335,17 @@ class ManageWindow:
         self.root.quit()
 
 
-def _single_instance() -> Any:
-    """An exclusive lock on `$XDG_RUNTIME_DIR/trayd/manage.lock`, or None if taken.
+def _single_instance() -> FileLock | None:
+    """The held lock on `$XDG_RUNTIME_DIR/trayd/manage.lock`, or None if another window has it.
 
     Why: without an agent each window binds the token itself, and two bindings of one
     ePass2003 break each other's secure-messaging session; one window is also what the
     vendor's tool gives. The lock dies with the process, so a crash never leaves it held.
     """
-    import fcntl
-
     from trayd import paths
 
-    fh = open(paths.runtime_dir() / "manage.lock", "a+")  # noqa: SIM115 - held until exit
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        return None
-    return fh
+    lock = FileLock(paths.runtime_dir() / "manage.lock")
+    return lock if lock.acquire(wait=False) else None
 
 
 def run(backend: Any = None, export_dir: Path | None = None) -> int:

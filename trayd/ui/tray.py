@@ -23,7 +23,6 @@ Why this shape:
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from trayd.agent.root_prompt import RootPrompt
 from trayd.agent.token_model import Change, TokenModel
 from trayd.config import Config
 from trayd.i18n import _
+from trayd.platform.display import has_display
 from trayd.platform.launcher import Launcher
 from trayd.platform.tray_host import tray_host_present
 from trayd.ui import tray_menu
@@ -102,6 +102,7 @@ class TrayComponent:
         self._wake.set()
 
     def _refresh_loop(self) -> None:
+        """Rebuild the tray's state and menu after each event, off the GTK thread."""
         while not self._stopping.is_set():
             self._wake.wait()
             self._wake.clear()
@@ -197,7 +198,7 @@ class TrayComponent:
             self._loop_done.set()
 
     def _run_icon(self) -> None:
-        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        if not has_display():
             raise RuntimeError("no DISPLAY")
         from gi.repository import Gio, GLib
 

@@ -8,12 +8,12 @@ check, so `trayd --help` works on a server without X.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from trayd.config import Config
 from trayd.errors import UsageError
 from trayd.i18n import _
+from trayd.platform.display import has_display
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    if not has_display():
         raise UsageError(detail=_("The management tool needs a graphical session "
                                   "(DISPLAY is not set)."))
     from trayd.ui.manage_window import run as run_window

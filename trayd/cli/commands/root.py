@@ -189,12 +189,11 @@ def _confirm(question: str) -> bool:
 def _use_dialog(args: argparse.Namespace) -> bool:
     """The window asks when requested, or when started without a terminal (the tray's
     menu entry) on a desktop."""
-    import os
+    from trayd.platform.display import has_display
 
-    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if args.dialog:
         return True
-    return has_display and not sys.stdin.isatty()
+    return has_display() and not sys.stdin.isatty()
 
 
 def _dialog_confirms(cert: CertFacts, token: str | None) -> bool:

@@ -164,12 +164,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     from trayd import config, i18n
+    from trayd.platform.display import has_display
 
     i18n.set_language(os.environ.get("TRAYD_LANGUAGE") or config.load().language)
     p = argparse.ArgumentParser(prog="root-warning")
     add_arguments(p)
     args = p.parse_args(argv)
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    if not has_display():
         print("root-warning: no display", file=sys.stderr)
         return ERROR
     return run(args)
