@@ -1,5 +1,5 @@
 # The README's two commands are `make run` and `make test`; both set up what is missing.
-.PHONY: run test setup bench demo deb mo clean test-debian13 shell-debian13 mutants
+.PHONY: docs run test setup bench demo deb mo clean test-debian13 shell-debian13 mutants
 
 setup:
 	@packaging/bootstrap.sh
@@ -23,6 +23,10 @@ shell-debian13:
 # Plant each known safety bug in a scratch copy; fails if a test does not catch one.
 mutants: setup
 	.venv/bin/python tests/mutants.py
+
+# Rewrite the generated parts of docs/architecture.md (threads, components) from the code.
+docs: setup
+	.venv/bin/python packaging/architecture_doc.py --write
 
 bench: setup
 	.venv/bin/python -m benchmarks

@@ -284,6 +284,8 @@ def test_trayd_run_with_display_yes_then_not_asked_again(
         assert "OpenSC (trayd)" not in (db / "pkcs11.txt").read_text()  # いいえ
     from trayd.core import trust_state
 
+    # The いいえ is recorded after the dialog exits; the check's end is logged after that.
+    agent.wait_log(f"root prompt: token {tok.serial} checked", timeout=60)
     assert trust_state.load().browser_declined
     tok.remove()
     notification_server.wait_for(lambda ns: [n for n in ns if "外されました" in n["summary"]])

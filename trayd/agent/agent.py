@@ -30,6 +30,7 @@ from trayd.agent.notifications import NotificationPolicy, NotificationWorker, No
 from trayd import i18n
 from trayd.agent.single_instance import InstanceLock
 from trayd.config import Config
+from trayd.threads import set_os_name
 from trayd.core.monitor import PcscMonitor, ReaderInfo
 from trayd.events import (
     CardInserted,
@@ -78,13 +79,8 @@ def name_os_threads() -> None:
     """
     for thread in threading.enumerate():
         tid = getattr(thread, "native_id", None)
-        if not tid or thread is threading.main_thread():
-            continue
-        try:
-            with open(f"/proc/self/task/{tid}/comm", "w", encoding="utf-8") as comm:
-                comm.write(thread.name[:15])
-        except OSError:
-            pass
+        if tid and thread is not threading.main_thread():
+            set_os_name(tid, thread.name)
 
 
 class _SignalWatcher:
@@ -115,6 +111,7 @@ class _SignalWatcher:
             pass
 
     def _watch(self) -> None:
+        """Wait in select() on the signal pipe, then ask the agent to stop (no polling)."""
         while True:
             select.select([self._r], [], [])
             try:
@@ -378,6 +375,7 @@ class Agent:
         log.info("trayd agent stopped in %.0f ms", (time.monotonic() - t0) * 1000)
 
     def _stop_components(self) -> None:
+        """Stop the started components in reverse order (bounded by STOP_BUDGET in `_shutdown`)."""
         for component in reversed(self._started):
             t = time.monotonic()
             try:

@@ -30,6 +30,8 @@ QUIET = 1.0  # seconds without events before looking (a profile is written in bu
 
 
 class BrowserFollow:
+    """Applies the user's earlier yes to browser databases that appear later."""
+
     name = "browser_follow"
 
     def __init__(self, bus: EventBus, notify: Notify, home: Path | None = None) -> None:
@@ -87,6 +89,7 @@ class BrowserFollow:
         log.debug("browser follow: watching %d director(ies)", len(self._inotify.watched))
 
     def _loop(self) -> None:
+        """Wait on inotify for new or changed NSS databases; register the module there."""
         fds = [self._inotify.fileno(), self._stop_r]
         self._rearm()
         self.look()  # databases created while the agent was not running

@@ -169,6 +169,7 @@ class NotificationWorker:
         self._on_action(key, notice)
 
     def _run(self) -> None:
+        """Deliver notifications and run timed jobs in order (waits on a condition while idle)."""
         while True:
             with self._cond:
                 while not self._stopping:

@@ -42,6 +42,8 @@ DIALOG_YES, DIALOG_NO = 0, 6
 
 
 class RootPrompt:
+    """Asks before installing a new token's root certificate, then offers browser use."""
+
     name = "root_prompt"
 
     def __init__(self, bus: EventBus, config: Config, notify: Notify, launcher: Launcher,
@@ -87,6 +89,7 @@ class RootPrompt:
         self._queue.put(("again", serial or "", ""))
 
     def _loop(self) -> None:
+        """Check each identified token's root certificate and ask the user before installing it."""
         while not self._stopping.is_set():
             item = self._queue.get()
             if item is None:

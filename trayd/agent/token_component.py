@@ -26,6 +26,7 @@ from trayd.errors import TraydError
 from trayd.events import (CardInserted, CardRemoved, CertificatesExpiring, EventBus,
                           ServiceDown, TokenIdentified, TokenStateChanged)
 from trayd.i18n import _
+from trayd.threads import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ def expiry_text(cert: CertificateInfo) -> tuple[str, str]:
 
 
 class TokenComponent:
+    """Reads each inserted token on its own one-thread pool and posts what it found."""
+
     name = "tokens"
 
     def __init__(self, bus: EventBus, config: Config, notify: Notify,
@@ -61,7 +64,7 @@ class TokenComponent:
         self.service = service or LocalTokenService(config)
         self.reminder = reminder or ExpiryReminder()
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="trayd-tokens")
+            max_workers=1, thread_name_prefix="trayd-tokens", initializer=name_os_thread)
         self._unsubscribe: list[Any] = []
         self._stopping = threading.Event()
         self._present: dict[str, str] = {}  # reader -> serial
@@ -80,6 +83,7 @@ class TokenComponent:
         self._recheck.start()
 
     def stop(self) -> None:
+        """Unsubscribe and close the token service on a short-lived thread (bounded wait)."""
         self._stopping.set()
         for unsubscribe in self._unsubscribe:
             try:
@@ -166,6 +170,7 @@ class TokenComponent:
         return due
 
     def _recheck_loop(self) -> None:
+        """Once a day, re-check present tokens for expiring certificates."""
         while not self._stopping.wait(RECHECK_SECONDS):
             with self._lock:
                 serials = sorted(set(self._present.values()))

@@ -221,6 +221,7 @@ class PcscMonitor:
         return error_text(rc)
 
     def _run(self) -> None:
+        """Wait in SCardGetStatusChange(INFINITE) over every reader; post what changed."""
         try:
             from smartcard import scard
         except ImportError as exc:

@@ -34,6 +34,7 @@ from trayd.core import (certificates, ckr, coexistence, export, opensc_version, 
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.core.pin_counter import PinFailureCounter
 from trayd.core.pkcs11_module import RawModule, ckr_name, find_module
+from trayd.threads import name_os_thread
 from trayd.core.slot_cache import (  # noqa: F401 - re-exported for callers and tests
     TOKEN_FLAGS, SlotCache, _Slot, reader_matches, same_serial)
 
@@ -80,6 +81,7 @@ class LocalTokenService(SlotCache):
 
     def _mark_worker(self) -> None:
         self._worker_ident = threading.get_ident()
+        name_os_thread()
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn` on the worker thread and return its result (re-raising its error)."""
@@ -324,6 +326,10 @@ class LocalTokenService(SlotCache):
         return self.counter.failures(token_serial)
 
     def close(self) -> None:
+        """Finalize OpenSC's module on the worker and stop it.
+
+        The agent runs this on a short-lived thread: a stuck pcscd cannot delay exit.
+        """
         if self._closed:
             return
 

@@ -202,6 +202,7 @@ class _Subscription:
         self.thread.start()
 
     def _read(self) -> None:
+        """Read the events the agent pushes to a subscribed client and hand them to its callback."""
         try:
             while not self._stopped.is_set():
                 message = self.conn.read_message(None)

@@ -26,6 +26,7 @@ from trayd import __version__, errors, paths
 from trayd.core.backend import TokenBackend
 from trayd.events import Event, EventBus
 from trayd.ipc import protocol
+from trayd.threads import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ class _Connection:
 
     # -- reading and dispatching --------------------------------------------------
     def serve(self) -> None:
+        """Read one client's requests, run them on the token service and write the answers."""
+        name_os_thread()
         reader = self.sock.makefile("rb")
         try:
             while not self.closed.is_set():
@@ -144,6 +147,8 @@ class _Connection:
             self.close()
 
     def _pump(self) -> None:
+        """Push the bus events a subscribed client asked for down its socket."""
+        name_os_thread()
         assert self._events is not None
         while not self.closed.is_set():
             event = self._events.get()
@@ -229,6 +234,7 @@ class AgentSocketServer:
         raise errors.AlreadyRunning()
 
     def _accept_loop(self) -> None:
+        """Accept clients on the agent socket, check their uid, and serve each on its own thread."""
         assert self._sock is not None
         while True:
             ready, _w, _x = select.select([self._sock, self._wake_r], [], [])

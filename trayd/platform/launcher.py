@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trayd
+from trayd.threads import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ class Launcher:
 
     def _reap(self, key: tuple[str, ...], proc: subprocess.Popen,
               on_exit: ExitCallback | None) -> None:
+        """Wait for one window process to end, forget it and report its exit status."""
+        name_os_thread()
         rc = proc.wait()
         with self._lock:
             if self._children.get(key) is proc:

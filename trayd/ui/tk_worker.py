@@ -78,6 +78,7 @@ class BackendWorker:
                 pass
 
     def _loop(self) -> None:
+        """Run one window's token calls in order, off the Tk thread."""
         while True:
             job = self._jobs.get()
             if job is None:
