@@ -35,6 +35,7 @@ def test_json_contract_and_all_checks_present(trayd_env: dict[str, str]) -> None
     _rc, data = doctor_json(trayd_env)
     names = [c["name"] for c in data["checks"]]
     for expected in ("python", "pcscd", "readers", "token", "opensc_module", "openssl_legacy",
+                     "chromium_opensc_mlock",
                      "nss_tools", "browser", "root_certificate", "notifications", "tray",
                      "autostart", "agent"):
         assert expected in names
@@ -119,6 +120,51 @@ def test_openssl_legacy_provider(trayd_env: dict[str, str], openssl_legacy_env, 
                             "openssl_legacy", language="en")
     check = by_name(data)["openssl_legacy"]
     assert check["status"] == "ok" and "legacy provider active" in check["detail"]
+
+
+def test_chromium_opensc_mlock(trayd_env: dict[str, str]) -> None:
+    """OpenSC#3267: a warning with the /etc/chromium.d/ workaround where the installed
+    OpenSC is affected and Chromium installed (Debian 12); skipped, naming the version,
+    where it is fixed (Debian 13). That the workaround works: tests/test_browser_chromium.py."""
+    from trayd.core import opensc_version
+    from trayd.doctor.checks_opensc import chromium_memlock_snippet
+
+    _rc, data = doctor_json(trayd_env, "opensc_module", "chromium_opensc_mlock",
+                            language="en")
+    check = by_name(data)["chromium_opensc_mlock"]
+    version = opensc_version.text(opensc_version.installed())
+    if not opensc_version.behaviour().secure_alloc_locks_foreign_pages:
+        assert check["status"] == "skipped" and version in check["detail"], check
+        return
+    if chromium_memlock_snippet():  # this machine has the workaround already
+        assert check["status"] == "ok", check
+        return
+    assert check["status"] == "warning", check
+    assert "#3267" in check["detail"] and version in check["detail"]
+    assert "ulimit -l 0" in check["fix"] and "/etc/chromium.d/" in check["fix"]
+    _rc, data = doctor_json(trayd_env, "chromium_opensc_mlock")
+    assert JAPANESE.search(by_name(data)["chromium_opensc_mlock"]["fix"])
+
+
+@pytest.mark.parametrize("text, found", [
+    ("ulimit -l 0\n", True),
+    ("# comment\n  ulimit -H -l 0  # OpenSC#3267\n", True),
+    ("ulimit -S -l 0\n", True),
+    ("# ulimit -l 0\n", False),
+    ("ulimit -l 64\n", False),
+    ("ulimit -l 0 && something\n", False),
+])
+def test_chromium_memlock_snippet_is_recognised(tmp_path, text: str, found: bool) -> None:
+    """The launcher's own rules: every file but README and dpkg's leftovers is sourced."""
+    from trayd.doctor.checks_opensc import chromium_memlock_snippet
+
+    (tmp_path / "default-flags").write_text('export CHROMIUM_FLAGS="$CHROMIUM_FLAGS"\n')
+    (tmp_path / "README").write_text("ulimit -l 0\n")
+    (tmp_path / "old.dpkg-dist").write_text("ulimit -l 0\n")
+    assert chromium_memlock_snippet(tmp_path) is None
+    (tmp_path / "opensc-mlock").write_text(text)
+    assert chromium_memlock_snippet(tmp_path) == (tmp_path / "opensc-mlock" if found else None)
+    assert chromium_memlock_snippet(tmp_path / "missing") is None
 
 
 def test_notifications_and_tray_host(trayd_env: dict[str, str], dbus_session,

@@ -53,12 +53,17 @@ def firefox_first_run(env: dict[str, str], tmp: Path, timeout: float = 120) -> N
 CHROMIUM_FLAGS = ("--no-first-run", "--no-default-browser-check",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--disable-features=MediaRouter,OptimizationHints",
-                  "--password-store=basic", "--use-mock-keychain")
+                  "--password-store=basic", "--use-mock-keychain",
+                  "--enable-logging=stderr")  # its log: the evidence when it fails
 
 
 def chromium_argv(url: str, extra: tuple[str, ...] = ()) -> list[str]:
     assert CHROMIUM, "chromium is not installed"
-    argv = [CHROMIUM, *CHROMIUM_FLAGS, *extra]
+    # When investigating: TRAYD_TEST_CHROMIUM_FLAGS adds flags (e.g. "--v=1"),
+    # TRAYD_TEST_CHROMIUM_PREFIX a command it runs under (e.g. "strace -ff -o /tmp/cr").
+    more = tuple(os.environ.get("TRAYD_TEST_CHROMIUM_FLAGS", "").split())
+    prefix = os.environ.get("TRAYD_TEST_CHROMIUM_PREFIX", "").split()
+    argv = [*prefix, CHROMIUM, *CHROMIUM_FLAGS, *extra, *more]
     if os.geteuid() == 0:
         argv.append("--no-sandbox")
     return [*argv, url]

@@ -16,6 +16,12 @@ change it comes from (OpenSC git):
   version, so a wrong current PIN costs exactly one try on both.
 - another process's SM session (a plain 6988): 0.23 re-authenticates and resends the
   command; 0.24+ fails it (see core/coexistence.py).
+- secure memory: from 0.20 (ea6f7cfe1) `sc_mem_secure_alloc` mlock()s a calloc()ed
+  buffer rounded up to whole pages and `sc_mem_secure_free` munlock()s only the length
+  asked for. Where calloc() is not page-aligned (Chromium's PartitionAlloc) a page of
+  the application's heap stays locked, and Chromium crashes when it later discards that
+  page (OpenSC#3267). Fixed in 0.26.1 (0690bcc27, a cherry-pick of 774d1e1d1 in 0.27.0:
+  whole pages from mmap()).
 - logout: 0.23's ePass2003 driver has no logout, and from 0.24 (42d3a670,
   SW_PIN_LOGOUT_ONLY) C_Logout only clears OpenSC's own PIN state: either way the card
   stays verified. Checked up to 0.27.1; a later version is assumed to behave the same
@@ -130,6 +136,16 @@ class Behaviour:
         (they cannot recover from the SM collision) and survive it (see above): 0.24+.
         On 0.23 they re-authenticate by themselves and a reset would hang a browser."""
         return not self.recovers_from_sm_collision and self.card_reset_is_safe
+
+    @property
+    def secure_alloc_locks_foreign_pages(self) -> bool:
+        """OpenSC#3267 (see the module docstring): the versions whose PIN and signature
+        buffers leave pages of the host application's heap mlock()ed. Measured on Debian
+        12 (0.23.0, Chromium 156, strace): `mlock(0x…a400, 4096) = 0`, `munlock(0x…a400,
+        32)`, then Chromium's `madvise(…, MADV_DONTNEED) = -1 EINVAL` and SIGTRAP, in 5 of
+        13 browser test runs (as root and as an unprivileged process); none in the runs
+        with RLIMIT_MEMLOCK 0 (every mlock fails with EPERM, nothing stays locked)."""
+        return self.version < (0, 26, 1)
 
     def token_label(self, label: str, pin_label: str = "User PIN", pin_slots: int = 1) -> str:
         """The PKCS#11 token label OpenSC builds (framework-pkcs15.c, pkcs15_init_slot).

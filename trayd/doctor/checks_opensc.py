@@ -11,6 +11,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import re
+import resource
+from pathlib import Path
 
 from trayd.doctor import ERROR, OK, SKIPPED, WARNING, CheckResult, Context, check
 from trayd.i18n import _
@@ -112,3 +114,60 @@ def openssl_legacy(ctx: Context) -> CheckResult:
             openssl=ossl), fix)
     return CheckResult("openssl_legacy", WARNING, _(
         "{openssl}: the legacy provider is not installed.").format(openssl=ossl), fix)
+
+
+# Chromium and OpenSC < 0.26.1 (OpenSC#3267, core/opensc_version.py): OpenSC leaves pages of
+# Chromium's heap mlock()ed and Chromium crashes when it gives them back. With
+# RLIMIT_MEMLOCK 0 an unprivileged process's mlock() fails (EPERM) and OpenSC goes on
+# without it, so nothing stays locked (measured: no crash in the browser tests). Debian's
+# /usr/bin/chromium sources every file in /etc/chromium.d/ before it starts Chromium.
+CHROMIUM_D = Path("/etc/chromium.d")
+CHROMIUM_MLOCK_SNIPPET = (
+    "# OpenSC < 0.26.1 leaves pages of Chromium's heap locked (OpenSC#3267) and Chromium\n"
+    "# crashes; without RLIMIT_MEMLOCK OpenSC's mlock() fails harmlessly.\n"
+    "ulimit -l 0\n")
+_ULIMIT_L0 = re.compile(r"^\s*ulimit\s+(?:-[HS]+\s+)?-l\s+0\s*(?:#.*)?$", re.MULTILINE)
+
+
+def chromium_memlock_snippet(directory: Path = CHROMIUM_D) -> Path | None:
+    """A file in `directory` that Debian's launcher sources and that sets
+    RLIMIT_MEMLOCK to 0 (the launcher skips README and dpkg's leftovers)."""
+    try:
+        files = sorted(directory.iterdir())
+    except OSError:
+        return None
+    for f in files:
+        if f.name == "README" or ".dpkg" in f.name or not f.is_file():
+            continue
+        try:
+            if _ULIMIT_L0.search(f.read_text(errors="replace")):
+                return f
+        except OSError:
+            continue
+    return None
+
+
+@check("chromium_opensc_mlock", lambda: _("Chromium with OpenSC (OpenSC#3267)"), order=55)
+def chromium_opensc_mlock(ctx: Context) -> CheckResult:
+    from trayd.core.opensc_version import behaviour, text
+    from trayd.platform.nss_locations import installed_browsers
+
+    name = "chromium_opensc_mlock"
+    version = ctx.facts.get("opensc_version") or opensc_version()
+    if not version or not behaviour(version).secure_alloc_locks_foreign_pages:
+        return CheckResult(name, SKIPPED, _("Not affected with OpenSC {version}.").format(
+            version=text(version)))
+    if not any(b.family == "chromium" for b in installed_browsers(Path.home())):
+        return CheckResult(name, SKIPPED, _("Chromium is not installed."))
+    if resource.getrlimit(resource.RLIMIT_MEMLOCK)[0] == 0:
+        return CheckResult(name, OK, _("Locked memory is limited to 0 in this session."))
+    snippet = chromium_memlock_snippet()
+    if snippet:
+        return CheckResult(name, OK, _("{file} limits Chromium's locked memory to 0.").format(
+            file=snippet))
+    return CheckResult(name, WARNING, _(
+        "OpenSC {version} makes Chromium crash now and then after it used the token "
+        "(OpenSC bug #3267, fixed in 0.26.1).").format(version=text(version)), _(
+        "Create /etc/chromium.d/opensc-mlock containing the line 'ulimit -l 0' "
+        "(for example: echo 'ulimit -l 0' | sudo tee /etc/chromium.d/opensc-mlock), then "
+        "restart Chromium; or update OpenSC to 0.26.1 or later."))
