@@ -56,3 +56,15 @@ def test_manage_window_goes_through_the_agent(epass2003, trayd_agent, ui_app, gu
         assert app.state()["widgets"]["manage.login"]["text"] == "ログイン"
     finally:
         client.close()
+
+
+def test_manage_window_honours_no_agent(epass2003, trayd_agent, ui_app, gui_env):
+    """TRAYD_NO_AGENT=1: the window opens the PKCS#11 module itself although an agent runs."""
+    tok = epass2003()
+    trayd_agent()
+    wait_agent_socket().close()
+    app = ui_app("manage", env={**gui_env, "TRAYD_NO_AGENT": "1"})
+    app.wait(lambda s: any(i.startswith(f"c:{tok.serial}:") for i in tree_iids(s)), 60,
+             "token listed by the window itself")
+    maps = Path(f"/proc/{app.proc.pid}/maps").read_text()
+    assert "opensc-pkcs11" in maps

@@ -47,6 +47,23 @@ def test_cli_login_state_lives_in_the_agent(trayd_agent, epass2003, trayd_env, d
     assert PIN not in agent.log_text()
 
 
+def test_cli_honours_no_agent_while_the_agent_runs(trayd_agent, epass2003, trayd_env,
+                                                  dbus_session):
+    """TRAYD_NO_AGENT=1: the CLI binds the token itself even though an agent answers, so
+    its login ends with the command and the agent's token stays logged out."""
+    tok = epass2003()
+    trayd_agent()
+    env = {**trayd_env, **dbus_session.env}
+    wait(lambda: json.loads(run_trayd("tokens", "--json", env=env).stdout), 20, "tokens")
+    r = run_trayd("--language", "en", "login", "--pin-stdin",
+                  env={**env, "TRAYD_NO_AGENT": "1"}, input=PIN + "\n")
+    assert r.returncode == 0, r.stderr
+    assert "No agent is running" in r.stdout  # the local path's own note
+    r = run_trayd("tokens", "--json", env=env)  # through the agent
+    assert json.loads(r.stdout)[0]["logged_in"] is False
+    assert tok.pin_checks >= 1
+
+
 def test_expiry_reminder_once_a_day(trayd_agent, epass2003, notification_server):
     # The test user certificate is valid for about two years: a long notice period makes
     # it "expiring" without faking the clock.

@@ -2,8 +2,9 @@
 
 Why: the management window, the dialogs and the CLI must not bind the ePass2003 while the
 agent holds it (one secure-messaging session per card). `connect()` returns an
-`AgentClient` when an agent answers, else None — the caller then uses
-`LocalTokenService` in-process. Typed errors raised in the agent come back as the same
+`AgentClient` when an agent answers, else None; `agent_or_local()` is the one choice every
+front end makes: the agent, else `LocalTokenService` in-process (`TRAYD_NO_AGENT=1` skips
+the agent). Typed errors raised in the agent come back as the same
 class with the same fields (`WrongPin(tries_left=…)`), so callers cannot tell the
 difference. A PIN passed to `login`/`change_pin` goes into one request line in memory and
 nowhere else.
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from trayd import errors, paths
+from trayd.config import Config
+from trayd.core.backend import TokenBackend
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.events import Event
 from trayd.ipc import protocol
@@ -249,3 +252,32 @@ def agent_running(timeout: float = 1.0) -> bool:
         return False
     client.close()
     return True
+
+
+# Set to 1 to bypass a running agent (diagnostics, benchmarks, tests of the local path).
+NO_AGENT_ENV = "TRAYD_NO_AGENT"
+
+
+def agent_or_local(cfg: Config | None = None) -> TokenBackend:
+    """The running agent's `AgentClient`, else an in-process `LocalTokenService`.
+
+    Why one function: the CLI, the management window and every dialog must make the same
+    choice (a second binding of the card would drop the agent's login), and all of them
+    honour `TRAYD_NO_AGENT=1`. The caller closes what it gets. ImportError (no
+    python-pkcs11) propagates: the caller says the token service is unavailable.
+    """
+    if os.environ.get(NO_AGENT_ENV) == "1":
+        log.debug("%s=1: not asking the agent", NO_AGENT_ENV)
+    else:
+        try:
+            client = connect()
+        except Exception:  # noqa: BLE001 - a broken agent is no agent: work locally
+            log.debug("agent not reachable", exc_info=True)
+            client = None
+        if client is not None:
+            log.debug("using the agent's token service (pid %s)", client.agent_pid)
+            return client
+    from trayd.core.token_service import LocalTokenService
+
+    log.debug("no agent: opening the PKCS#11 module in this process")
+    return LocalTokenService(cfg)

@@ -1,9 +1,11 @@
-"""How a UI process reaches tokens, and how it hears about insertion and removal.
+"""How a UI process hears about insertion, removal and login changes.
 
 Why: the ePass2003's secure-messaging session belongs to the card, so while the agent
-runs every window must go through the agent's one PKCS#11 worker (`trayd.ipc.client`);
-only without an agent does the UI open the module itself (`LocalTokenService`), and then
-it also watches PC/SC itself (`trayd.core.monitor.PcscMonitor`) to follow the token live.
+runs every window goes through the agent's one PKCS#11 worker (the backend comes from
+`trayd.ipc.client.agent_or_local()`, the choice every front end shares) and follows the
+agent's events; only without an agent does the UI open the module itself
+(`LocalTokenService`), and then it also watches PC/SC itself
+(`trayd.core.monitor.PcscMonitor`) to follow the token live.
 Neither path imports pyscard or PKCS#11 into UI code directly.
 """
 from __future__ import annotations
@@ -12,27 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from trayd.config import Config
 from trayd.events import CardRemoved, Event, TokenStateChanged
 
 log = logging.getLogger(__name__)
-
-
-def open_backend(cfg: Config | None = None) -> Any:
-    """The agent's `AgentClient` when an agent answers, else an in-process service."""
-    try:
-        from trayd.ipc.client import connect
-    except ImportError:  # pragma: no cover - the ipc package ships with trayd
-        connect = None  # type: ignore[assignment]
-    if connect is not None:
-        client = connect()
-        if client is not None:
-            log.debug("using the running agent")
-            return client
-    from trayd.core.token_service import LocalTokenService
-
-    log.debug("no agent: opening the PKCS#11 module in this process")
-    return LocalTokenService(cfg)
 
 
 def using_agent(backend: Any) -> bool:

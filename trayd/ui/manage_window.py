@@ -350,7 +350,7 @@ def _single_instance() -> FileLock | None:
 
 def run(backend: Any = None, export_dir: Path | None = None) -> int:
     """Open the window and run Tk's loop until 終了 is confirmed."""
-    from trayd.ui.backend_access import open_backend
+    from trayd.ipc.client import agent_or_local
     from trayd.ui.tk_hook import install_test_hook
     from trayd.ui.tk_root import make_root
 
@@ -367,7 +367,7 @@ def run(backend: Any = None, export_dir: Path | None = None) -> int:
     if backend is None:
         from trayd import config
 
-        backend = open_backend(config.load())
+        backend = agent_or_local(config.load())
     ctx = UiContext(root, backend)
     win = ManageWindow(ctx, export_dir)
     root.geometry("800x660")

@@ -37,9 +37,9 @@ class Session:
         backend = None
         if need_backend:
             from trayd import config
-            from trayd.ui.backend_access import open_backend
+            from trayd.ipc.client import agent_or_local
 
-            backend = open_backend(config.load())
+            backend = agent_or_local(config.load())
         self.ctx = UiContext(self.root, backend)
 
     def fetch(self, fn: Callable[[], T]) -> T:

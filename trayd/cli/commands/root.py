@@ -57,18 +57,11 @@ def token_certificates(cfg: Config, serial: str | None = None) -> tuple[dict[str
     """{token serial: [certificate facts]} of the present tokens, through the running agent
     when there is one (the card has one secure-messaging session), else in-process.
     The second value says why tokens could not be read (None when they could)."""
+    from trayd.ipc.client import agent_or_local
+
     backend = None
     try:
-        from trayd.ipc.client import connect
-
-        backend = connect()
-    except ImportError:
-        backend = None
-    try:
-        if backend is None:
-            from trayd.core.token_service import LocalTokenService
-
-            backend = LocalTokenService(cfg)
+        backend = agent_or_local(cfg)
         out: dict[str, list[CertFacts]] = {}
         for info in backend.list_certificates(serial):
             if not info.readable:
