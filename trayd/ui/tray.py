@@ -102,7 +102,7 @@ class TrayComponent:
         self._wake.set()
 
     def _refresh_loop(self) -> None:
-        """Rebuild the tray's state and menu after each event, off the GTK thread."""
+        """Rebuild the tray's state and menu after each token-model change, off the GTK thread."""
         while not self._stopping.is_set():
             self._wake.wait()
             self._wake.clear()
