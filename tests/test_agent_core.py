@@ -147,23 +147,27 @@ def test_notify_respects_the_switch(agent):
         t.join(2)
 
 
-def test_readers_snapshot_follows_events(agent):
-    bus = agent.bus
+def test_the_token_model_follows_the_bus_before_anyone_else(agent):
+    """Any subscriber sees the model already updated; snapshots are copies, not views."""
+    bus, model = agent.bus, agent.model
+    seen = []
+    bus.subscribe(TokenIdentified, lambda e: seen.append(model.snapshot().token("S1")))
     bus.post(ReaderAdded(reader="R"))
-    assert agent.readers["R"].card_present is False
+    assert model.snapshot().reader("R").card_present is False
     assert agent.icon_state() == "none"
     bus.post(CardInserted(reader="R", atr=ATR, model="ePass2003"))
     bus.post(TokenIdentified(reader="R", serial="S1", label="L"))
-    info = agent.readers["R"]
-    assert (info.card_present, info.model, info.label, info.serial) == (
-        True, "ePass2003", "L", "S1")
+    assert seen and seen[0][1].label == "L"
+    entry = model.snapshot().reader("R")
+    assert (entry.card_present, entry.model, entry.reader.atr, entry.token.label,
+            entry.token.serial) == (True, "ePass2003", ATR, "L", "S1")
     assert agent.icon_state() == "present"
-    snapshot = agent.readers
+    snapshot = model.snapshot()
     bus.post(CardRemoved(reader="R", atr=ATR, model="ePass2003"))
-    assert snapshot["R"].card_present  # a copy, not a live view
-    assert agent.readers["R"].label is None
+    assert snapshot.reader("R").card_present  # a copy, not a live view
+    assert model.snapshot().reader("R").token is None
     bus.post(ServiceDown(detail="x"))
-    assert agent.icon_state() == "error"
+    assert agent.icon_state() == "error" and agent.service_up is False
 
 
 def test_second_agent_in_the_same_session_is_refused(agent):
@@ -208,7 +212,8 @@ def test_compose_without_the_tray_module_runs_the_rest(agent, monkeypatch, caplo
     assert "component tray skipped: missing dependency trayd.ui.tray" in caplog.text
     assert agent._owner is None and agent._root_offer is not None
     tokens, ipc, prompt = got[0], got[1], got[2]
-    assert ipc.service is tokens.service and prompt.service is tokens.service
+    assert ipc.service is tokens.service  # the one token service
+    assert tokens.model is agent.model and prompt.model is agent.model  # the one model
     tokens.service.close()
 
 
@@ -230,7 +235,8 @@ def test_service_state_is_known_once_the_monitor_connected(agent):
         while agent.service_up is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert agent.service_up is True
-        assert set(agent.readers) == {"Virtual PCD 00 00", "Virtual PCD 00 01"}
+        assert [r.name for r in agent.model.snapshot().readers] == [
+            "Virtual PCD 00 00", "Virtual PCD 00 01"]
         assert agent.worker.notifier.calls == []  # a first connection is not news
     finally:
         agent.request_stop()

@@ -39,6 +39,7 @@ pytestmark = [
 
 MANAGED_POLICIES = Path("/etc/chromium/policies/managed")
 CHROMIUM_D = Path("/etc/chromium.d")
+PACKAGED_SNIPPET = Path(__file__).resolve().parent.parent / "packaging/chromium.d/trayd-opensc-mlock"
 PIN_WINDOW = "Unlock Security Device"
 
 
@@ -68,15 +69,14 @@ def chromium_as_user(monkeypatch):
     its /etc/chromium.d/ snippet (sourced by Debian's /usr/bin/chromium) that sets
     RLIMIT_MEMLOCK to 0, so OpenSC's mlock() fails harmlessly. Yields the snippet's path
     (None where OpenSC needs no workaround); removed at the end."""
-    from trayd.doctor.checks_opensc import CHROMIUM_MLOCK_SNIPPET
-
     monkeypatch.setenv("TRAYD_TEST_CHROMIUM_PREFIX",
                        "setpriv --inh-caps=-ipc_lock --bounding-set=-ipc_lock "
                        + os.environ.get("TRAYD_TEST_CHROMIUM_PREFIX", ""))
     snippet = None
     if behaviour().secure_alloc_locks_foreign_pages:
         snippet = CHROMIUM_D / f"trayd-test-{uuid.uuid4().hex}"
-        snippet.write_text(CHROMIUM_MLOCK_SNIPPET)
+        # The file the .deb installs as /etc/chromium.d/trayd-opensc-mlock, as it is.
+        snippet.write_bytes(PACKAGED_SNIPPET.read_bytes())
     yield snippet
     if snippet:
         snippet.unlink(missing_ok=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from rig.trayd_cli import run_trayd
 from trayd import doctor
 from trayd.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
@@ -153,6 +156,8 @@ def test_chromium_opensc_mlock(trayd_env: dict[str, str]) -> None:
     ("# ulimit -l 0\n", False),
     ("ulimit -l 64\n", False),
     ("ulimit -l 0 && something\n", False),
+    # What the .deb installs as /etc/chromium.d/trayd-opensc-mlock (gated by OpenSC's version).
+    ((ROOT / "packaging/chromium.d/trayd-opensc-mlock").read_text(), True),
 ])
 def test_chromium_memlock_snippet_is_recognised(tmp_path, text: str, found: bool) -> None:
     """The launcher's own rules: every file but README and dpkg's leftovers is sourced."""

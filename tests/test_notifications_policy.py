@@ -1,4 +1,6 @@
-"""The notification policy as pure logic: wording, filters, bursts, updates, outages."""
+"""The notification policy as pure logic: wording, filters, bursts, updates, outages.
+
+Events go into the policy's token model (`policy.model.apply`), as the agent's bus does."""
 from __future__ import annotations
 
 import pytest
@@ -49,8 +51,8 @@ def rem(reader="R0", model="ePass2003"):
 
 def test_wording_of_insert_and_remove(rig):
     policy, _cfg, sent, _t, _c = rig
-    policy.on_inserted(ins())
-    policy.on_removed(rem())
+    policy.model.apply(ins())
+    policy.model.apply(rem())
     assert [n.summary for n in sent] == ["トークンが挿入されました。", "トークンが外されました。"]
     assert sent[0].body == "ePass2003\nリーダー: R0"
     assert (sent[0].icon_state, sent[1].icon_state) == ("present", "none")
@@ -59,38 +61,37 @@ def test_wording_of_insert_and_remove(rig):
 
 def test_other_cards_are_generic_and_filterable(rig):
     policy, cfg, sent, _t, _c = rig
-    policy.on_inserted(ins(model=None))
+    policy.model.apply(ins(model=None))
     assert sent[-1].summary == "スマートカードが挿入されました。"
     assert sent[-1].body.startswith("スマートカード\n")
     cfg.notify_cards = "epass2003"
-    policy.on_removed(rem(model=None))
-    policy.on_inserted(ins(model=None))
+    policy.model.apply(rem(model=None))
+    policy.model.apply(ins(model=None))
     assert len(sent) == 1
-    policy.on_inserted(ins(reader="R1"))
+    policy.model.apply(ins(reader="R1"))
     assert len(sent) == 2
     cfg.notify_cards = "none"
-    policy.on_removed(rem(reader="R1"))
+    policy.model.apply(rem(reader="R1"))
     assert len(sent) == 2
 
 
 def test_notifications_off_silences_everything(rig):
     policy, cfg, sent, _t, _c = rig
     cfg.notifications = False
-    policy.on_inserted(ins())
-    policy.on_service_down(ServiceDown(detail="x"))
-    policy.on_service_up(ServiceUp())
+    policy.model.apply(ins())
+    policy.model.apply(ServiceDown(detail="x"))
+    policy.model.apply(ServiceUp())
     assert sent == []
 
 
 def test_burst_is_coalesced_into_one_summary(rig):
     policy, _cfg, sent, timers, clock = rig
     for i in range(10):  # 10 transitions in 0.9 s
-        (policy.on_inserted if i % 2 == 0 else policy.on_removed)(
-            ins() if i % 2 == 0 else rem())
+        policy.model.apply(ins() if i % 2 == 0 else rem())
         clock.t += 0.1
     assert len(sent) == 5  # the first five go out at once
     assert len(timers) == 1 and timers[0][1] == 2.0  # one summary scheduled, not five
-    policy.on_inserted(ins())  # an 11th while the summary is pending: counted too
+    policy.model.apply(ins())  # an 11th while the summary is pending: counted too
     clock.t += 2.0
     timers[0][0]()
     assert len(sent) == 6
@@ -99,15 +100,15 @@ def test_burst_is_coalesced_into_one_summary(rig):
     assert summary.body == "現在挿入されています: ePass2003（R0）"
     # After the burst, single transitions are told again.
     clock.t += 3.0
-    policy.on_removed(rem())
+    policy.model.apply(rem())
     assert sent[-1].summary == "トークンが外されました。"
 
 
 def test_burst_summary_with_nothing_inserted(rig):
     policy, _cfg, sent, timers, clock = rig
     for _ in range(4):
-        policy.on_inserted(ins())
-        policy.on_removed(rem())
+        policy.model.apply(ins())
+        policy.model.apply(rem())
     clock.t += 2.5
     timers[0][0]()
     assert sent[-1].body == "現在、トークンは挿入されていません。"
@@ -117,55 +118,55 @@ def test_burst_summary_with_nothing_inserted(rig):
 def test_paced_transitions_are_never_coalesced(rig):
     policy, _cfg, sent, timers, clock = rig
     for i in range(50):
-        policy.on_inserted(ins())
+        policy.model.apply(ins())
         clock.t += 0.41
-        policy.on_removed(rem())
+        policy.model.apply(rem())
         clock.t += 0.41
     assert len(sent) == 100 and timers == []
 
 
 def test_identity_updates_the_insert_notification_in_place(rig):
     policy, _cfg, sent, _t, clock = rig
-    policy.on_inserted(ins())
+    policy.model.apply(ins())
     clock.t += 1.0
-    policy.on_identified(TokenIdentified(reader="R0", serial="2A1B3C", label="EPPCERT"))
+    policy.model.apply(TokenIdentified(reader="R0", serial="2A1B3C", label="EPPCERT"))
     assert len(sent) == 2
     update = sent[1]
     assert update.replace and update.key == sent[0].key == "card:R0"
     assert update.summary == "トークンが挿入されました。"
     assert update.body == "ePass2003「EPPCERT」（シリアル番号: 2A1B3C）\nリーダー: R0"
     # The removal names the token too.
-    policy.on_removed(rem())
+    policy.model.apply(rem())
     assert sent[-1].body.startswith("ePass2003「EPPCERT」")
     assert not sent[-1].replace
 
 
 def test_late_identity_is_kept_for_the_removal_only(rig):
     policy, _cfg, sent, _t, clock = rig
-    policy.on_inserted(ins())
+    policy.model.apply(ins())
     clock.t += 30  # the insert notification (5 s) is long gone
-    policy.on_identified(TokenIdentified(reader="R0", serial="S1", label="L"))
+    policy.model.apply(TokenIdentified(reader="R0", serial="S1", label="L"))
     assert len(sent) == 1
-    policy.on_removed(rem())
+    policy.model.apply(rem())
     assert "「L」" in sent[-1].body
     # A new token in the same reader is not named after the old one.
-    policy.on_inserted(ins())
+    policy.model.apply(ins())
     assert sent[-1].body == "ePass2003\nリーダー: R0"
 
 
 def test_identity_for_an_empty_reader_is_ignored(rig):
     policy, _cfg, sent, _t, _c = rig
-    policy.on_identified(TokenIdentified(reader="R9", serial="S", label="L"))
+    policy.model.apply(TokenIdentified(reader="R9", serial="S", label="L"))
     assert sent == []
 
 
 def test_service_outage_told_once_and_recovery_once(rig):
     policy, _cfg, sent, _t, _c = rig
-    policy.on_service_up(ServiceUp())  # up without a prior outage: nothing to say
-    policy.on_service_down(ServiceDown(detail="a"))
-    policy.on_service_down(ServiceDown(detail="b"))
-    policy.on_service_up(ServiceUp())
-    policy.on_service_up(ServiceUp())
+    policy.model.apply(ServiceUp())  # up without a prior outage: nothing to say
+    policy.model.apply(ServiceDown(detail="a"))
+    policy.model.apply(ServiceDown(detail="b"))
+    policy.model.apply(ServiceUp())
+    policy.model.apply(ServiceUp())
     assert [n.summary for n in sent] == ["スマートカード サービス (pcscd) が停止しました。",
                                          "スマートカード サービス (pcscd) が再開しました。"]
     assert sent[0].urgency == 2 and sent[0].icon_state == "error"

@@ -102,6 +102,7 @@ def test_contents(deb: Path, extracted: Path) -> None:
         "usr/lib/systemd/user/trayd.service",
         "usr/share/man/man1/trayd.1.gz",
         "usr/share/bash-completion/completions/trayd",
+        "etc/chromium.d/trayd-opensc-mlock",
         "usr/share/icons/hicolor/48x48/apps/trayd.png",
         "usr/share/icons/hicolor/256x256/apps/trayd.png",
         "usr/share/icons/hicolor/scalable/apps/trayd-token-logged-in.svg",
@@ -207,6 +208,13 @@ def test_install_use_remove_reinstall(deb: Path, tmp_path: Path, pcscd_up) -> No
         assert "/etc/xdg/autostart/trayd-autostart.desktop" in sh(
             "trayd", "autostart", "status", "--json", env=env, cwd=home).stdout
 
+        # Chromium's launcher snippet: RLIMIT_MEMLOCK 0 exactly while OpenSC has bug #3267.
+        from trayd.core.opensc_version import behaviour
+
+        snippet = "/etc/chromium.d/trayd-opensc-mlock"
+        limit = sh("sh", "-c", f". {snippet}; ulimit -l", env=env, cwd=home).stdout.strip()
+        assert (limit == "0") == behaviour().secure_alloc_locks_foreign_pages, limit
+
         # Catalogues compiled into the package: Japanese by default, English on request.
         ja = sh("trayd", "--help", env=env, cwd=home).stdout
         en = sh("trayd", "--language", "en", "--help", env=env, cwd=home).stdout
@@ -266,6 +274,7 @@ def test_install_use_remove_reinstall(deb: Path, tmp_path: Path, pcscd_up) -> No
             assert os.path.isdir(f) and not os.path.islink(f), f
             assert sh("dpkg", "-S", f, check=False).returncode == 0, f
         assert not os.path.lexists("/usr/lib/trayd")
+        assert not os.path.lexists("/etc/chromium.d/trayd-opensc-mlock")
         assert shutil.which("trayd", path=CLEAN_PATH) is None
 
         purge()

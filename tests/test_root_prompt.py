@@ -57,10 +57,8 @@ class AgentRun:
         self.identified: list[TokenIdentified] = []
         self.agent.bus.subscribe(TokenIdentified, self.identified.append)
         agent = self.agent
-        tokens = TokenComponent(agent.bus, self.cfg, agent.notify)
-        agent.add_component(tokens)
-        self.prompt = RootPrompt(agent.bus, self.cfg, agent.notify, agent.launcher,
-                                 tokens.service)
+        agent.add_component(TokenComponent(agent.bus, self.cfg, agent.notify, agent.model))
+        self.prompt = RootPrompt(agent.model, self.cfg, agent.notify, agent.launcher)
         agent.add_component(self.prompt)
         self.thread = threading.Thread(target=self.agent.run, daemon=True)
 
@@ -97,7 +95,7 @@ def _reinsert_expect_no_dialog(run: AgentRun, tok, hook: Path, widget: str) -> N
 def _wait_removed(run: AgentRun, reader: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = run.agent.readers.get(reader)
+        info = run.agent.model.snapshot().reader(reader)
         if info is None or not info.card_present:
             return
         time.sleep(0.05)
@@ -298,35 +296,44 @@ def test_trayd_run_with_display_yes_then_not_asked_again(
     assert not hook.exists(), "a dialog was shown on the second insertion"
 
 
-def test_a_token_pulled_during_the_check_is_info_not_an_error(caplog):
-    """Seen in the USB VM: a token pulled while the component reads it gives NoSuchToken;
-    that is a normal event (INFO, no traceback), and the component goes on."""
+def test_certificates_come_from_the_model_and_a_pulled_token_is_info(home, pki, caplog,
+                                                                    headless):
+    """The prompt reads nothing from the card: the CA certificate it names came with
+    TokenIdentified (DER included). A token pulled before the prompt saw it, or asked
+    for again after it left, is a normal event: INFO, no traceback."""
     import logging
 
     from trayd.agent.root_prompt import RootPrompt
-    from trayd.errors import NoSuchToken
-
-    class GoneService:
-        def list_certificates(self, serial):
-            raise NoSuchToken(serial=serial)
-
+    from trayd.agent.token_model import TokenModel
     from trayd.config import Config
-    from trayd.events import EventBus
+    from trayd.core.certificates import summarize
+    from trayd.events import CardInserted, CardRemoved
     from trayd.platform.launcher import Launcher
 
-    prompt = RootPrompt(EventBus(), Config(), lambda *a: None, Launcher("en"), GoneService())
+    mkdb(home / ".pki/nssdb")
+    root = summarize(pki.root_der, token_serial="2a5e", label="Root", id_hex="02")
+    root.der = pki.root_der
+    notices: list[tuple[str, str, str]] = []
+    model = TokenModel()
+    prompt = RootPrompt(model, Config(), lambda *a: notices.append(a), Launcher("en"))
     caplog.set_level(logging.INFO, logger="trayd.agent.root_prompt")
     prompt.start()
     try:
-        for serial in ("2a5e0000c0de0000", "2a5e0000c0de0001"):
-            prompt._queue.put(("token", serial, ""))
+        model.apply(TokenIdentified(reader="R", serial="gone", label=""))  # reader empty
+        model.apply(CardInserted(reader="R", atr=b"", model="ePass2003"))
+        model.apply(TokenIdentified(reader="R", serial="2a5e", label="L", certificates=(root,)))
         deadline = time.monotonic() + GROSS_HANG_S
-        while prompt.checks < 2 and time.monotonic() < deadline:
+        while prompt.checks < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
+        model.apply(CardRemoved(reader="R"))
+        prompt.offer_again("2a5e")  # pulled meanwhile: nothing to offer
     finally:
         prompt.stop()
-    assert prompt.checks == 2
+    assert prompt.checks == 1
+    assert [n[0] for n in notices].count("Root certificate not installed") == 1
+    assert "EPPCERT Test Root CA" in notices[0][1]
     records = [r for r in caplog.records if r.name == "trayd.agent.root_prompt"]
-    assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
-    assert all(r.exc_info is None for r in records)
-    assert "2a5e0000c0de0000" in records[0].getMessage()
+    assert all(r.levelno <= logging.INFO and r.exc_info is None for r in records)
+    text = caplog.text
+    assert "token gone already gone; not checked" in text
+    assert "token 2a5e is not inserted; nothing to offer" in text

@@ -9,6 +9,7 @@ import time
 from rig.timing import GROSS_HANG_S
 from rig.trayd_cli import run_trayd
 from trayd import events
+from trayd.agent.token_model import TokenModel
 from trayd.config import Config
 from trayd.core.expiry import ExpiryReminder
 from trayd.core.token_service import LocalTokenService
@@ -87,10 +88,12 @@ def test_expiry_reminder_once_a_day(trayd_agent, epass2003, notification_server)
 
 
 class _Agent:
-    """The three things the component uses from the agent (bus, config, notify)."""
+    """What the component gets from the agent: bus, config, notify, the token model."""
 
     def __init__(self, cfg: Config) -> None:
         self.bus = EventBus()
+        self.model = TokenModel()
+        self.model.attach(self.bus)
         self.config = cfg
         self.notices: list[tuple[str, str, str]] = []
 
@@ -111,7 +114,7 @@ def test_component_events(home, pcscd_up, epass2003):
             seen.append(e)
             got.notify_all()
     agent.bus.subscribe(events.Event, record)
-    component = TokenComponent(agent.bus, agent.config, agent.notify)
+    component = TokenComponent(agent.bus, agent.config, agent.notify, agent.model)
     component.start()
     try:
         tok = epass2003()
@@ -120,6 +123,10 @@ def test_component_events(home, pcscd_up, epass2003):
                      "TokenIdentified")
         assert (ident[0].serial, ident[0].label, ident[0].reader) == (tok.serial, tok.label,
                                                                       tok.reader)
+        # The certificates come with the event, DER included: nobody reads them again.
+        ders = {c.der for c in ident[0].certificates}
+        assert tok.user_cert_der in ders and all(c.readable for c in ident[0].certificates)
+        assert agent.model.snapshot().token(tok.serial)[1].certificates == ident[0].certificates
         wait(lambda: agent.notices, 10, "expiry notice")
         assert len(agent.notices) == 1 and "ES0123456789AB" in agent.notices[0][1]
         assert any(isinstance(e, events.CertificatesExpiring) for e in seen)
@@ -150,12 +157,13 @@ def test_expiry_reminder_is_per_day(home, pcscd_up, epass2003):
 
     agent = _Agent(Config(expiry_warning_days=3650))
     svc = LocalTokenService(agent.config)
-    component = TokenComponent(agent.bus, agent.config, agent.notify, service=svc,
-                               reminder=ExpiryReminder())
+    component = TokenComponent(agent.bus, agent.config, agent.notify, agent.model,
+                               service=svc, reminder=ExpiryReminder())
     try:
         tok = epass2003()
-        assert len(component.check_expiry(tok.serial)) == 1
-        assert component.check_expiry(tok.serial) == []
+        certs = svc.list_certificates(tok.serial)
+        assert len(component.check_expiry(tok.serial, certs)) == 1
+        assert component.check_expiry(tok.serial, certs) == []
         assert len(agent.notices) == 1
     finally:
         svc.close()

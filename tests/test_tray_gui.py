@@ -316,3 +316,25 @@ def test_gtk_backend_fallback_docks_and_has_the_menu(desktop_env, tray_host, dri
 def _config_text(env: dict[str, str]) -> str:
     path = Path(env["XDG_CONFIG_HOME"]) / "trayd" / "config.toml"
     return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def test_an_insertion_costs_the_card_what_pkcs11_tool_O_costs(tray_agent, epass2003,
+                                                              opensc_env):
+    """Issue 14: the tray and the root prompt show what the token component read at the
+    insertion (TokenIdentified carries the certificates); they read nothing again. So the
+    whole agent — tokens, tray menu with certificate IDs, root prompt up to its dialog —
+    costs the card no more APDUs than OpenSC's own `pkcs11-tool -O` in a fresh process."""
+    from rig.fixtures_emulator import pkcs11_tool
+
+    tok = epass2003(insert=False)
+    before = len(tok.apdu_log)
+    tok.insert()
+    _wait_menu_with(tray_agent, "ES0123456789AB")  # the user certificate's ID, in the menu
+    tray_agent.wait_log("root prompt: dialog ", timeout=60)  # its certificates were looked at
+    spent = len(tok.apdu_log) - before
+    before = len(tok.apdu_log)
+    r = pkcs11_tool("-O", env=opensc_env)
+    assert r.returncode == 0 and "Certificate Object" in r.stdout, r.stderr
+    baseline = len(tok.apdu_log) - before
+    print(f"APDUs per insertion: agent with tray {spent}, pkcs11-tool -O {baseline}")
+    assert 0 < spent <= baseline

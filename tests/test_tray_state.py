@@ -1,8 +1,9 @@
-"""The tray component's bookkeeping without a display: events + token service → state.
+"""The tray component without a display: bus events → the token model → the tray's state.
 
-The agent here is a plain object with a real EventBus and a stand-in token service
-(pure logic under test: which facts the tray believes, when it asks the service, what
-the notifications toggle writes). The icon itself is tested under Xvfb (test_tray_gui).
+A real EventBus and TokenModel; the tray has no token service (everything it shows comes
+with the events, certificates included). Under test: what the tray shows, what its
+actions ask, what the notifications toggle writes. The icon itself is tested under Xvfb
+(test_tray_gui).
 """
 from __future__ import annotations
 
@@ -11,31 +12,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from trayd import config, errors, events
-from trayd.core.models import CertificateInfo, TokenInfo
+from trayd import config, events
+from trayd.agent.token_model import TokenModel
+from trayd.core.models import CertificateInfo
 from trayd.platform.launcher import Launcher
 from trayd.ui.tray import TrayComponent
 from trayd.ui.tray_menu import Action
 
 EPASS_ATR = bytes.fromhex("3B9F958131FE9F006646530500000071DF000000000000")
 R0 = "Virtual PCD 00 00"
-
-
-class Service:
-    def __init__(self) -> None:
-        self.tokens: list[TokenInfo] = []
-        self.calls = 0
-        self.fail: BaseException | None = None
-
-    def list_tokens(self):
-        self.calls += 1
-        if self.fail:
-            raise self.fail
-        return list(self.tokens)
-
-    def list_certificates(self, serial):
-        return [CertificateInfo(token_serial=serial, label="User Certificate", id="01",
-                                readable=True, certificate_id="ES0000000001")]
 
 
 class RootPromptStub:
@@ -48,22 +33,29 @@ class RootPromptStub:
         self.asked.append(serial)
 
 
-def _token(logged_in=False, locked=False) -> TokenInfo:
-    return TokenInfo(reader=R0, slot=0, label="EPPCERT (User PIN)", serial="2a5e",
-                     manufacturer="EnterSafe", model="PKCS#15 emulated",
-                     logged_in=logged_in, locked=locked)
+def _cert(certificate_id="ES0000000001") -> CertificateInfo:
+    return CertificateInfo(token_serial="2a5e", label="User Certificate", id="01",
+                           readable=True, certificate_id=certificate_id)
+
+
+def identified(certificate_id="ES0000000001", locked=False, serial="2a5e",
+               label="EPPCERT (User PIN)") -> events.TokenIdentified:
+    return events.TokenIdentified(reader=R0, serial=serial, label=label, model="ePass2003",
+                                  certificates=(_cert(certificate_id),), locked=locked)
 
 
 @pytest.fixture
 def tray(home):
-    service = Service()
-    agent = SimpleNamespace(bus=events.EventBus(), config=config.Config(), stopped=False,
+    bus = events.EventBus()
+    model = TokenModel()
+    model.attach(bus)
+    agent = SimpleNamespace(bus=bus, config=config.Config(), stopped=False,
                             prompt=RootPromptStub())
     agent.request_stop = lambda: setattr(agent, "stopped", True)
-    comp = TrayComponent(agent.bus, agent.config, Launcher("ja"), lambda *a: None,
-                         agent.request_stop, service, agent.prompt)
+    comp = TrayComponent(model, agent.config, Launcher("ja"), lambda *a: None,
+                         agent.request_stop, agent.prompt)
     comp.start()
-    yield comp, agent, service
+    yield comp, agent
     comp.stop()
 
 
@@ -77,47 +69,48 @@ def _settle(comp: TrayComponent, pred, timeout: float = 5.0):
 
 
 def test_insert_identify_login_remove(tray):
-    comp, agent, service = tray
-    _settle(comp, lambda s: comp._applied is not None)  # the first refresh is done
-    calls = service.calls
+    comp, agent = tray
     agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))
     s = _settle(comp, lambda s: s.pending_readers == (R0,))
-    assert service.calls == calls  # a bare insertion does not ask the (busy) service
-    service.tokens = [_token()]
-    agent.bus.post(events.TokenIdentified(reader=R0, serial="2a5e", label="EPPCERT (User PIN)"))
+    assert s.tokens == ()
+    agent.bus.post(identified())
     s = _settle(comp, lambda s: len(s.tokens) == 1)
     assert s.pending_readers == ()
-    assert s.tokens[0].certificates[0].certificate_id == "ES0000000001"
-    service.tokens = [_token(logged_in=True)]
+    assert s.tokens[0].certificates[0].certificate_id == "ES0000000001"  # from the event
     agent.bus.post(events.TokenStateChanged(serial="2a5e", logged_in=True))
     _settle(comp, lambda s: s.tokens and s.tokens[0].logged_in)
-    service.tokens = []
     agent.bus.post(events.CardRemoved(reader=R0, model="ePass2003"))
     _settle(comp, lambda s: not s.tokens and not s.pending_readers)
 
 
 def test_unknown_cards_are_not_tokens(tray):
-    comp, agent, _service = tray
+    comp, agent = tray
     agent.bus.post(events.CardInserted(reader=R0, atr=b"\x3b\x80", model=None))
-    time.sleep(0.2)  # absence check
-    assert comp.state.pending_readers == () and comp.state.tokens == ()
+    agent.bus.post(events.CardInserted(reader="Virtual PCD 00 01", atr=EPASS_ATR,
+                                       model="ePass2003"))
+    s = _settle(comp, lambda s: s.pending_readers)  # the later card is there: R0 came first
+    assert s.pending_readers == ("Virtual PCD 00 01",) and s.tokens == ()
 
 
-def test_service_errors_fall_back_to_events(tray):
-    comp, agent, service = tray
-    service.fail = errors.PcscUnavailable(detail="gone")
+def test_locked_token_and_pcscd_outage(tray):
+    comp, agent = tray
     agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))
-    agent.bus.post(events.TokenIdentified(reader=R0, serial="S", label="FROM EVENT"))
-    agent.bus.post(events.TokenStateChanged(serial="S", logged_in=False, locked=True))
+    agent.bus.post(identified(locked=True, serial="S", label="FROM EVENT"))
     s = _settle(comp, lambda s: s.tokens and s.tokens[0].locked)
     assert s.tokens[0].label == "FROM EVENT"
+    agent.bus.post(events.TokenStateChanged(serial="S", logged_in=False, locked=False))
+    _settle(comp, lambda s: s.tokens and not s.tokens[0].locked)
     agent.bus.post(events.ServiceDown(detail="pcscd stopped"))
     s = _settle(comp, lambda s: s.service_down)
-    assert s.tokens == ()
+    assert s.tokens == ()  # nothing is usable while pcscd is down
+    # pcscd back with the token still in: the monitor reports nothing new, the token is shown
+    agent.bus.post(events.ServiceUp())
+    s = _settle(comp, lambda s: not s.service_down)
+    assert [t.serial for t in s.tokens] == ["S"]
 
 
 def test_notifications_toggle_persists(tray, home):
-    comp, agent, _service = tray
+    comp, agent = tray
     comp.perform(Action("notifications"))
     assert agent.config.notifications is False
     assert config.load().notifications is False
@@ -127,44 +120,37 @@ def test_notifications_toggle_persists(tray, home):
 
 
 def test_no_pin_on_a_command_line(tray):
-    comp, _agent, _service = tray
+    comp, _agent = tray
     with pytest.raises(ValueError):
         comp.launcher.ui("login", "--pin", "1234")
 
 
 def test_root_install_entry_asks_the_root_prompt_again(tray):
-    comp, agent, service = tray
+    comp, agent = tray
     asked = agent.prompt.asked
     assert not comp.state.root_install_available  # no token yet
-    service.tokens = [_token()]
     agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))
-    agent.bus.post(events.TokenIdentified(reader=R0, serial="2a5e", label="EPPCERT (User PIN)"))
+    agent.bus.post(identified())
     _settle(comp, lambda s: s.root_install_available)
     comp.perform(Action("root_install"))
     assert asked == ["2a5e"]
 
 
-def test_certificates_read_once_per_insertion(tray):
-    comp, agent, service = tray
-    reads: list[str] = []
-    original = service.list_certificates
-    service.list_certificates = lambda serial: reads.append(serial) or original(serial)
-    service.tokens = [_token()]
+def test_each_insertion_shows_the_certificates_it_brought(tray):
+    comp, agent = tray
     agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))
-    agent.bus.post(events.TokenIdentified(reader=R0, serial="2a5e", label="EPPCERT (User PIN)"))
+    agent.bus.post(identified("ES0000000001"))
     _settle(comp, lambda s: s.tokens and s.tokens[0].certificates)
-    service.tokens = [_token(logged_in=True)]
     agent.bus.post(events.TokenStateChanged(serial="2a5e", logged_in=True))
-    _settle(comp, lambda s: s.tokens and s.tokens[0].logged_in)
-    assert reads == ["2a5e"]  # a login does not re-read the certificates
-    service.tokens = []
+    s = _settle(comp, lambda s: s.tokens and s.tokens[0].logged_in)
+    assert s.tokens[0].certificates[0].certificate_id == "ES0000000001"  # kept over a login
     agent.bus.post(events.CardRemoved(reader=R0, model="ePass2003"))
     _settle(comp, lambda s: not s.tokens)
-    service.tokens = [_token()]
     agent.bus.post(events.CardInserted(reader=R0, atr=EPASS_ATR, model="ePass2003"))
-    agent.bus.post(events.TokenIdentified(reader=R0, serial="2a5e", label="EPPCERT (User PIN)"))
-    _settle(comp, lambda s: s.tokens and s.tokens[0].certificates)
-    assert reads == ["2a5e", "2a5e"]  # re-inserted: read again
+    agent.bus.post(identified("ES0000000002"))
+    s = _settle(comp, lambda s: s.tokens)
+    assert s.tokens[0].certificates[0].certificate_id == "ES0000000002"
+    assert not s.tokens[0].logged_in
 
 
 def test_pcscd_refusing_access_is_shown_as_refused_not_stopped(tray):
@@ -173,7 +159,7 @@ def test_pcscd_refusing_access_is_shown_as_refused_not_stopped(tray):
     from trayd import icons
     from trayd.ui import tray_menu
 
-    comp, agent, _service = tray
+    comp, agent = tray
     agent.bus.post(events.ServiceDown(detail="0x8010006A", denied=True))
     s = _settle(comp, lambda s: s.service_down)
     assert s.service_denied

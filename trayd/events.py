@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from trayd.core.models import CertificateInfo
+
 log = logging.getLogger(__name__)
 
 
@@ -101,12 +103,16 @@ class EventBus:
 
 @dataclass(frozen=True)
 class TokenIdentified(Event):
-    """The token service read the token in `reader` over PKCS#11 (label/serial now known)."""
+    """The token service read the token in `reader` over PKCS#11: label, serial, lock state
+    and its certificates (with their DER), so that nobody has to read them again while it
+    stays in (the agent's token model keeps them; the tray and the root prompt use them)."""
 
     reader: str
     serial: str
     label: str
     model: str | None = None
+    certificates: tuple[CertificateInfo, ...] = ()
+    locked: bool = False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ so they work whoever owns the main thread.
 """
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
 import os
@@ -30,18 +29,10 @@ from trayd.agent.notifications import NotificationPolicy, NotificationWorker, No
 from trayd import i18n
 from trayd.agent.single_instance import InstanceLock
 from trayd.config import Config
+from trayd.agent.token_model import TokenModel
 from trayd.threads import set_os_name
-from trayd.core.monitor import PcscMonitor, ReaderInfo
-from trayd.events import (
-    CardInserted,
-    CardRemoved,
-    EventBus,
-    ReaderAdded,
-    ReaderRemoved,
-    ServiceDown,
-    ServiceUp,
-    TokenIdentified,
-)
+from trayd.core.monitor import PcscMonitor
+from trayd.events import CardRemoved, EventBus
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +137,7 @@ class _SignalWatcher:
 
 
 class Agent:
-    """See the module docstring. Public attributes: `bus`, `config`, `readers`."""
+    """See the module docstring. Public attributes: `bus`, `config`, `model`, `launcher`."""
 
     def __init__(self, config: Config, *, tray: bool = True, notifier=None,
                  language: str | None = None) -> None:
@@ -161,11 +152,10 @@ class Agent:
         self.launcher = Launcher(self.language)
         self.tray = tray
         self.bus = EventBus()
-        # None until the monitor knows; then follows ServiceUp (first connection, and
-        # after each outage) and ServiceDown.
-        self.service_up: bool | None = None
-        self._readers: dict[str, ReaderInfo] = {}
-        self._readers_lock = threading.Lock()
+        # The one picture of the readers, tokens and pcscd; subscribed first, so every
+        # other subscriber already sees the new state.
+        self.model = TokenModel()
+        self.model.attach(self.bus)
         self._components: list[Component] = []
         self._started: list[Component] = []
         self._owner: MainLoopOwner | None = None
@@ -182,62 +172,22 @@ class Agent:
             actions=self._notice_actions, on_action=self._on_notice_action,
         )
         self.policy = NotificationPolicy(
-            config, deliver=self.worker.deliver,
+            config, model=self.model, deliver=self.worker.deliver,
             schedule=lambda job, delay: self.worker.submit(job, delay))
-        # Order matters: the snapshot is updated before anyone else sees an event.
-        self.bus.subscribe(ReaderAdded, self._on_reader_added)
-        self.bus.subscribe(ReaderRemoved, self._on_reader_removed)
-        self.bus.subscribe(CardInserted, self._on_card_inserted)
-        self.bus.subscribe(CardRemoved, self._on_card_removed)
-        self.bus.subscribe(TokenIdentified, self._on_identified)
-        self.bus.subscribe(ServiceDown, self._on_service)
-        self.bus.subscribe(ServiceUp, self._on_service)
-        self.policy.subscribe(self.bus)
         self.bus.subscribe(CardRemoved, self._lock_on_removal)
 
-    # -- state kept from the events --------------------------------------------------
+    # -- state (the token model's) ------------------------------------------------------
     @property
-    def readers(self) -> dict[str, ReaderInfo]:
-        """A copy of the current reader snapshot (safe to iterate from any thread)."""
-        with self._readers_lock:
-            return dict(self._readers)
+    def service_up(self) -> bool | None:
+        """None until the monitor knows; then whether pcscd answers us."""
+        return self.model.snapshot().service_up
 
     def icon_state(self) -> str:
         """"error" (pcscd down), "present" (a card is in), or "none"."""
-        if self.service_up is False:
+        snap = self.model.snapshot()
+        if snap.service_up is False:
             return "error"
-        return "present" if any(r.card_present for r in self.readers.values()) else "none"
-
-    def _set_reader(self, name: str, **changes) -> None:
-        with self._readers_lock:
-            current = self._readers.get(name) or ReaderInfo(name=name)
-            self._readers[name] = dataclasses.replace(current, **changes)
-
-    def _on_reader_added(self, ev: ReaderAdded) -> None:
-        self._set_reader(ev.reader)
-
-    def _on_reader_removed(self, ev: ReaderRemoved) -> None:
-        with self._readers_lock:
-            self._readers.pop(ev.reader, None)
-
-    def _on_card_inserted(self, ev: CardInserted) -> None:
-        self._set_reader(ev.reader, card_present=True, atr=ev.atr, model=ev.model,
-                         label=None, serial=None)
-
-    def _on_card_removed(self, ev: CardRemoved) -> None:
-        self._set_reader(ev.reader, card_present=False, atr=b"", model=None, label=None,
-                         serial=None)
-
-    def _on_identified(self, ev: TokenIdentified) -> None:
-        with self._readers_lock:
-            current = self._readers.get(ev.reader)
-            if current is None or not current.card_present:
-                return
-            self._readers[ev.reader] = dataclasses.replace(
-                current, label=ev.label, serial=ev.serial, model=current.model or ev.model)
-
-    def _on_service(self, ev) -> None:
-        self.service_up = isinstance(ev, ServiceUp)
+        return "present" if any(r.card_present for r in snap.readers) else "none"
 
     def _lock_on_removal(self, ev: CardRemoved) -> None:
         """on_removal = "lock": the token (not any card) was pulled → lock the screen."""

@@ -46,10 +46,11 @@ def compose(agent: Agent, *, tray: bool = True) -> list[Component]:
     def token_component():
         from trayd.agent.token_component import TokenComponent
 
-        return TokenComponent(agent.bus, agent.config, agent.notify)
+        return TokenComponent(agent.bus, agent.config, agent.notify, agent.model)
 
     tokens = build("tokens", token_component)
-    # The one token service: the IPC server, the root prompt and the tray get it from here.
+    # The one token service: the IPC server gets it from here (the root prompt and the tray
+    # read the token model instead).
     service = tokens.service if tokens is not None else None
 
     def ipc():
@@ -70,7 +71,7 @@ def compose(agent: Agent, *, tray: bool = True) -> list[Component]:
         if not agent.config.root_prompt:
             log.info("root prompt switched off (config root_prompt = false)")
             return None
-        return RootPrompt(agent.bus, agent.config, agent.notify, agent.launcher, service,
+        return RootPrompt(agent.model, agent.config, agent.notify, agent.launcher,
                           browser_follow)
 
     root_prompt = build("root_prompt", prompt)
@@ -78,8 +79,8 @@ def compose(agent: Agent, *, tray: bool = True) -> list[Component]:
     def tray_icon():
         from trayd.ui.tray import TrayComponent
 
-        return TrayComponent(agent.bus, agent.config, agent.launcher, agent.notify,
-                             agent.request_stop, service, root_prompt)
+        return TrayComponent(agent.model, agent.config, agent.launcher, agent.notify,
+                             agent.request_stop, root_prompt)
 
     tray_component = build("tray", tray_icon) if tray else None
     if not tray:

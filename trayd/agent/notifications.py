@@ -32,11 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from trayd.agent.token_model import Change, ReaderEntry, TokenModel
 from trayd.config import Config
 from trayd.events import (
     CardInserted,
     CardRemoved,
-    EventBus,
     ServiceDown,
     ServiceUp,
     TokenIdentified,
@@ -190,13 +190,10 @@ class NotificationWorker:
 
 
 # ----------------------------------------------------------------------------- policy
-@dataclass
-class _ReaderView:
-    present: bool = False
-    model: str | None = None
-    label: str | None = None
-    serial: str | None = None
-    inserted_at: float | None = None  # when the insert notice went out (for updates)
+def _name(entry: ReaderEntry) -> str:
+    token = entry.token
+    return token_name(entry.model, token.label if token else None,
+                      token.serial if token else None)
 
 
 def token_name(model: str | None, label: str | None = None, serial: str | None = None) -> str:
@@ -214,11 +211,15 @@ def token_name(model: str | None, label: str | None = None, serial: str | None =
 
 @dataclass
 class NotificationPolicy:
-    """Event handlers that decide what to show; `deliver` sends, `schedule` runs later."""
+    """Decides what to show on each change of the token model; `deliver` sends, `schedule`
+    runs later. It follows `model` (its own empty one unless given; tests feed it with
+    `policy.model.apply(event)`), and keeps only its own bookkeeping: recent transitions
+    and when each reader's insert notice went out."""
 
     config: Config
     deliver: Callable[[Notice], None]
     schedule: Callable[[Callable[[], None], float], None]
+    model: TokenModel = field(default_factory=TokenModel)
     clock: Callable[[], float] = time.monotonic
     burst_limit: int = BURST_LIMIT
     burst_window: float = BURST_WINDOW
@@ -226,17 +227,25 @@ class NotificationPolicy:
     _recent: deque = field(default_factory=deque)
     _suppressed: int = 0
     _flush_pending: bool = False
-    _readers: dict[str, _ReaderView] = field(default_factory=dict)
+    _inserted_at: dict[str, float] = field(default_factory=dict)  # reader -> insert notice
     _service_down_told: bool = False
 
-    def subscribe(self, bus: EventBus) -> list[Callable[[], None]]:
-        return [
-            bus.subscribe(CardInserted, self.on_inserted),
-            bus.subscribe(CardRemoved, self.on_removed),
-            bus.subscribe(ServiceDown, self.on_service_down),
-            bus.subscribe(ServiceUp, self.on_service_up),
-            bus.subscribe(TokenIdentified, self.on_identified),
-        ]
+    def __post_init__(self) -> None:
+        self.unsubscribe = self.model.subscribe(self.on_change)
+
+    def on_change(self, change: Change) -> None:
+        """One model change (posting thread; quick)."""
+        ev = change.event
+        if isinstance(ev, CardInserted):
+            self.on_inserted(ev)
+        elif isinstance(ev, CardRemoved):
+            self.on_removed(ev, change.before.reader(ev.reader))
+        elif isinstance(ev, TokenIdentified):
+            self.on_identified(ev, change.after.reader(ev.reader))
+        elif isinstance(ev, ServiceDown):
+            self.on_service_down(ev)
+        elif isinstance(ev, ServiceUp):
+            self.on_service_up(ev)
 
     # -- which cards count -----------------------------------------------------------
     def _counts(self, model: str | None) -> bool:
@@ -266,14 +275,14 @@ class NotificationPolicy:
 
     def flush(self) -> None:
         """Send the burst summary: how many transitions, and what is inserted now."""
+        snap = self.model.snapshot()
         with self._lock:
             n, self._suppressed, self._flush_pending = self._suppressed, 0, False
-            present = [(r, v) for r, v in sorted(self._readers.items())
-                       if v.present and self._counts(v.model)]
+            present = [r for r in snap.readers if r.card_present and self._counts(r.model)]
             if n == 0 or not self.config.notifications:
                 return
             lines = [_("Now inserted: {token} ({reader})").format(
-                token=token_name(v.model, v.label, v.serial), reader=r) for r, v in present]
+                token=_name(r), reader=r.name) for r in present]
             body = "\n".join(lines) if lines else _("No token is inserted now.")
             notice = Notice(
                 summary=_("Tokens were inserted or removed {n} more times.").format(n=n),
@@ -281,53 +290,52 @@ class NotificationPolicy:
                 category="device")
         self.deliver(notice)
 
-    # -- handlers (called on the monitor thread; quick) -------------------------------
-    def _body(self, reader: str, view: _ReaderView) -> str:
-        return "\n".join([token_name(view.model, view.label, view.serial),
-                          _("Reader: {reader}").format(reader=reader)])
+    # -- handlers ----------------------------------------------------------------------
+    @staticmethod
+    def _body(reader: str, name: str) -> str:
+        return "\n".join([name, _("Reader: {reader}").format(reader=reader)])
 
     def on_inserted(self, ev: CardInserted) -> None:
         with self._lock:
-            view = _ReaderView(present=True, model=ev.model)
-            self._readers[ev.reader] = view
+            self._inserted_at.pop(ev.reader, None)
             if not self._counts(ev.model) or not self._admit():
                 return
-            view.inserted_at = self.clock()
+            self._inserted_at[ev.reader] = self.clock()
             summary = (_("The token was inserted.") if ev.model
                        else _("A smart card was inserted."))
-            notice = Notice(summary=summary, body=self._body(ev.reader, view),
+            notice = Notice(summary=summary, body=self._body(ev.reader, token_name(ev.model)),
                             icon_state="present", category="device.added",
                             key=f"card:{ev.reader}", offer_actions=bool(ev.model))
         self.deliver(notice)
 
-    def on_removed(self, ev: CardRemoved) -> None:
+    def on_removed(self, ev: CardRemoved, before: ReaderEntry | None) -> None:
+        """`before`: the reader as the model knew it (names the token that left)."""
         with self._lock:
-            view = self._readers.pop(ev.reader, None) or _ReaderView(model=ev.model)
-            model = ev.model or view.model
+            self._inserted_at.pop(ev.reader, None)
+            model = ev.model or (before.model if before else None)
             if not self._counts(model) or not self._admit():
                 return
-            gone = _ReaderView(model=model, label=view.label, serial=view.serial)
+            token = before.token if before is not None else None
+            name = token_name(model, token.label if token else None,
+                              token.serial if token else None)
             summary = (_("The token was removed.") if model
                        else _("A smart card was removed."))
-            notice = Notice(summary=summary, body=self._body(ev.reader, gone),
+            notice = Notice(summary=summary, body=self._body(ev.reader, name),
                             icon_state="none", category="device.removed",
                             key=f"card:{ev.reader}")
         self.deliver(notice)
 
-    def on_identified(self, ev: TokenIdentified) -> None:
+    def on_identified(self, ev: TokenIdentified, entry: ReaderEntry | None) -> None:
         """Label/serial known: update the insert notification if it is still showing."""
         with self._lock:
-            view = self._readers.get(ev.reader)
-            if view is None or not view.present:
-                return
-            view.label, view.serial = ev.label or None, ev.serial or None
-            if ev.model and not view.model:
-                view.model = ev.model
-            if (view.inserted_at is None or not self._counts(view.model)
-                    or self.clock() - view.inserted_at > self._shown_for()):
+            if entry is None or entry.token is None:
+                return  # an empty reader: the token left before it was read
+            shown = self._inserted_at.get(ev.reader)
+            if (shown is None or not self._counts(entry.model)
+                    or self.clock() - shown > self._shown_for()):
                 return
             notice = Notice(summary=_("The token was inserted."),
-                            body=self._body(ev.reader, view), icon_state="present",
+                            body=self._body(ev.reader, _name(entry)), icon_state="present",
                             category="device.added", key=f"card:{ev.reader}", replace=True,
                             offer_actions=True, token=ev.serial or "")
         self.deliver(notice)

@@ -1,10 +1,10 @@
 """First-insertion root certificate prompt (manual §3.1②) — an agent component.
 
 Why in the agent: on Windows the middleware raises the security warning when the token
-is first inserted. Here, on `TokenIdentified` the component reads the token's
-certificates through the agent's own token service (the card has one secure-messaging
-session; nobody else may bind it), picks the CA certificates (`trust_roots`), and for
-each one that is neither trusted in every user NSS database nor declined before:
+is first inserted. Here, when the token model learns a token (`TokenIdentified`, which
+carries the certificates the token component read: nothing is read from the card again),
+the component picks the CA certificates (`trust_roots`), and for each one that is neither
+trusted in every user NSS database nor declined before:
 - with a display: shows the セキュリティ警告 as a child process
   (`python -m trayd.ui root-warning`, so Tk never fights the tray's main loop);
   はい → install with trust `C,,` everywhere, verify, notify; いいえ → remember the
@@ -14,7 +14,9 @@ each one that is neither trusted in every user NSS database nor declined before:
 The same component then offers browser registration once (OpenSC in the NSS databases),
 with the same consent rules.
 
-All work runs on the component's own thread; event handlers only enqueue.
+「ルート証明書のインストール」 (tray, notification action) asks again for the tokens the model
+has, declined ones included. All work runs on the component's own thread; the model's
+change listener only enqueues.
 """
 from __future__ import annotations
 
@@ -27,11 +29,12 @@ from trayd import paths
 from trayd.agent.browser_follow import BrowserFollow
 from trayd.agent.notifications import Notify
 from trayd.config import Config
-from trayd.core.backend import TokenBackend
-from trayd.core.trust_roots import CertFacts
+from trayd.agent.token_model import Change, TokenModel
 from trayd.core import trust_roots, trust_state
+from trayd.core.models import CertificateInfo
+from trayd.core.trust_roots import CertFacts
 from trayd.errors import TraydError
-from trayd.events import EventBus, TokenIdentified
+from trayd.events import TokenIdentified
 from trayd.i18n import _
 from trayd.platform.display import has_display
 from trayd.platform.launcher import Launcher
@@ -46,18 +49,19 @@ class RootPrompt:
 
     name = "root_prompt"
 
-    def __init__(self, bus: EventBus, config: Config, notify: Notify, launcher: Launcher,
-                 service: TokenBackend | None, follow: BrowserFollow | None = None) -> None:
-        """`service`: the agent's token service (None: the token component is missing, so
-        nothing is checked); `follow`: looked at first, so a new database that follows an
-        earlier はい is not asked about again."""
-        self.bus = bus
+    def __init__(self, model: TokenModel, config: Config, notify: Notify, launcher: Launcher,
+                 follow: BrowserFollow | None = None) -> None:
+        """`model`: the agent's token model (tokens and their certificates); `follow`:
+        looked at first, so a new database that follows an earlier はい is not asked about
+        again."""
+        self.model = model
         self.config = config
         self.notify = notify
         self.launcher = launcher
-        self.service = service
         self.follow = follow
-        self._queue: queue.Queue[tuple[str, str, str] | None] = queue.Queue()
+        # ("token" | "again", serial, label, certificates); None stops the thread
+        self._queue: queue.Queue[tuple[str, str, str, tuple[CertificateInfo, ...]] | None] = \
+            queue.Queue()
         self._thread: threading.Thread | None = None
         self._unsubscribe = None
         self._stopping = threading.Event()
@@ -67,7 +71,7 @@ class RootPrompt:
 
     # -- component protocol -------------------------------------------------------------
     def start(self) -> None:
-        self._unsubscribe = self.bus.subscribe(TokenIdentified, self._on_identified)
+        self._unsubscribe = self.model.subscribe(self._on_change)
         self._thread = threading.Thread(target=self._loop, name="trayd-root-prompt",
                                         daemon=True)
         self._thread.start()
@@ -81,12 +85,26 @@ class RootPrompt:
             self._thread.join(0.3)
 
     # -- events -------------------------------------------------------------------------
-    def _on_identified(self, ev: TokenIdentified) -> None:
-        self._queue.put(("token", ev.serial, ev.label))
+    def _on_change(self, change: Change) -> None:
+        ev = change.event
+        if not isinstance(ev, TokenIdentified):
+            return
+        found = change.after.token(ev.serial)
+        if found is None:  # pulled before it was read to the end
+            log.info("root prompt: token %s already gone; not checked", ev.serial)
+            return
+        token = found[1]
+        self._queue.put(("token", token.serial, token.label, token.certificates))
 
     def offer_again(self, serial: str | None = None) -> None:
-        """Ask again even for declined certificates (the tray's 「ルート証明書のインストール」)."""
-        self._queue.put(("again", serial or "", ""))
+        """Ask again even for declined certificates (the tray's 「ルート証明書のインストール」),
+        for the token `serial` (None: every token the model has)."""
+        tokens = [t for _r, t in self.model.snapshot().tokens()
+                  if not serial or t.serial == serial]
+        if not tokens:
+            log.info("root prompt: token %s is not inserted; nothing to offer", serial or "-")
+        for token in tokens:
+            self._queue.put(("again", token.serial, token.label, token.certificates))
 
     def _loop(self) -> None:
         """Check each identified token's root certificate and ask the user before installing it."""
@@ -94,9 +112,9 @@ class RootPrompt:
             item = self._queue.get()
             if item is None:
                 return
-            kind, serial, label = item
+            kind, serial, label, certificates = item
             try:
-                self.check_token(serial, label, ignore_declined=(kind == "again"))
+                self.check_token(serial, label, certificates, ignore_declined=(kind == "again"))
             except TraydError as exc:  # e.g. NoSuchToken: pulled while we looked — normal
                 log.info("root prompt: token %s not checked: %r", serial, exc)
             except Exception:  # noqa: BLE001 - a bad token must not kill the component
@@ -107,27 +125,27 @@ class RootPrompt:
                 log.debug("root prompt: token %s checked", serial)
 
     # -- the work -----------------------------------------------------------------------
-    def token_certificates(self, serial: str) -> list[CertFacts]:
-        service = self.service
-        if service is None:
-            log.warning("root prompt: no token service in this agent")
-            return []
+    @staticmethod
+    def token_certificates(certificates: tuple[CertificateInfo, ...]) -> list[CertFacts]:
+        """The readable certificates, parsed for `trust_roots` (from the DER read at
+        insertion)."""
         out = []
-        for info in service.list_certificates(serial or None):
-            if not info.readable:
+        for info in certificates:
+            if not info.readable or not info.der:
                 continue
             try:
-                out.append(trust_roots.facts(service.certificate_der(info.token_serial, info.id)))
+                out.append(trust_roots.facts(info.der))
             except TraydError as exc:
                 log.info("root prompt: certificate %s unreadable: %r", info.id, exc)
         return out
 
-    def check_token(self, serial: str, label: str, ignore_declined: bool = False) -> None:
+    def check_token(self, serial: str, label: str, certificates: tuple[CertificateInfo, ...],
+                    ignore_declined: bool = False) -> None:
         from trayd.platform import trust_install
 
         if self.follow is not None:  # new databases get accepted roots first: no second question
             self.follow.look()
-        certs = self.token_certificates(serial)
+        certs = self.token_certificates(certificates)
         cands = trust_roots.candidates(certs, trust_roots.load_bundle(), serial)
         log.info("root prompt: token %s: %d certificate(s), %d CA candidate(s)",
                  serial, len(certs), len(cands))

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from trayd.agent.notifications import Notify
+from trayd.agent.token_model import TokenModel
 from trayd.config import Config
 from trayd.core.expiry import ExpiryReminder
 from trayd.core.models import CertificateInfo
@@ -55,10 +56,13 @@ class TokenComponent:
 
     name = "tokens"
 
-    def __init__(self, bus: EventBus, config: Config, notify: Notify,
+    def __init__(self, bus: EventBus, config: Config, notify: Notify, model: TokenModel,
                  service: LocalTokenService | None = None,
                  reminder: ExpiryReminder | None = None) -> None:
+        """`model`: the agent's token model (which tokens are in, with their certificates,
+        for the daily expiry check)."""
         self.bus = bus
+        self.model = model
         self.config = config
         self.notify = notify
         self.service = service or LocalTokenService(config)
@@ -67,8 +71,6 @@ class TokenComponent:
             max_workers=1, thread_name_prefix="trayd-tokens", initializer=name_os_thread)
         self._unsubscribe: list[Any] = []
         self._stopping = threading.Event()
-        self._present: dict[str, str] = {}  # reader -> serial
-        self._lock = threading.Lock()
         self._recheck: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -119,13 +121,9 @@ class TokenComponent:
         self._submit(self.identify, ev.reader, ev.model)
 
     def _on_removed(self, ev: CardRemoved) -> None:
-        with self._lock:
-            self._present.pop(ev.reader, None)
         self._submit(self.service.reader_removed, ev.reader)
 
     def _on_service_down(self, ev: ServiceDown) -> None:
-        with self._lock:
-            self._present.clear()
         self._submit(self.service.forget_all)
 
     def _on_state(self, serial: str, logged_in: bool, locked: bool) -> None:
@@ -145,9 +143,8 @@ class TokenComponent:
             return None
         token, certs = found
         event = TokenIdentified(reader=reader, serial=token.serial, label=token.label,
-                                model=model)
-        with self._lock:
-            self._present[reader] = token.serial
+                                model=model, certificates=tuple(certs),
+                                locked=bool(token.locked))
         self.bus.post(event)
         due = self.check_expiry(token.serial, certs)
         # Tests wait for this line: reminders of this insertion are queued by now.
@@ -156,10 +153,12 @@ class TokenComponent:
 
     def check_expiry(self, serial: str,
                      certs: list[CertificateInfo] | None = None) -> list[CertificateInfo]:
-        """Remind about certificates expiring within `expiry_warning_days` (once a day each)."""
+        """Remind about certificates expiring within `expiry_warning_days` (once a day each);
+        `certs` None: the ones the model has for that token (read at insertion)."""
         days = self.config.expiry_warning_days
         if certs is None:
-            certs = self.service.list_certificates(serial)
+            found = self.model.snapshot().token(serial)
+            certs = list(found[1].certificates) if found is not None else []
         due = self.reminder.due(certs, days)
         if due:
             self.bus.post(CertificatesExpiring(serial=serial, certificates=tuple(
@@ -172,8 +171,7 @@ class TokenComponent:
     def _recheck_loop(self) -> None:
         """Once a day, re-check present tokens for expiring certificates."""
         while not self._stopping.wait(RECHECK_SECONDS):
-            with self._lock:
-                serials = sorted(set(self._present.values()))
+            serials = sorted({t.serial for _r, t in self.model.snapshot().tokens()})
             for serial in serials:
                 self._submit(self.check_expiry, serial)
 

@@ -56,6 +56,31 @@ class CertificateInfo:
     key_usage: list[str] = field(default_factory=list)
     extended_key_usage: list[str] = field(default_factory=list)
     error: str | None = None  # why it is unreadable
+    # The certificate itself, as read from the token (the root prompt needs it); never in
+    # JSON (the CLI contract, the agent socket): clients ask `certificate_der` for it.
+    der: bytes | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        del out["der"]
+        return out
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """One PC/SC reader and what is in it, as PC/SC says (`pcsc.snapshot()`, the agent's
+    token model). What PKCS#11 reads from a token is the model's, not the reader's."""
+
+    name: str
+    card_present: bool = False
+    atr: bytes = b""
+    model: str | None = None  # "ePass2003", or None for an unknown card / no card
+
+    @property
+    def atr_hex(self) -> str | None:
+        """Upper-case hex without separators (what `trayd status` shows), None if no ATR."""
+        return self.atr.hex().upper() or None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "card_present": self.card_present, "atr": self.atr_hex,
+                "model": self.model}

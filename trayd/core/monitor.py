@@ -51,18 +51,6 @@ COUNTER_SHIFT = 16
 BACKOFF = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
 
-@dataclass(frozen=True)
-class ReaderInfo:
-    """What is known about one reader right now (the agent's `readers` snapshot)."""
-
-    name: str
-    card_present: bool = False
-    atr: bytes = b""
-    model: str | None = None  # "ePass2003" or None for an unknown card
-    label: str | None = None  # known once the token service read the token
-    serial: str | None = None
-
-
 @dataclass
 class _Known:
     state: int  # last dwEventState we acted on, CHANGED bit cleared

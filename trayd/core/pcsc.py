@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import asdict, dataclass
-
 from smartcard import scard
 
+from trayd.core.models import ReaderInfo
 from trayd.core.recognition import identify
 from trayd.errors import PcscUnavailable
 
@@ -85,18 +84,7 @@ def error_text(code: int) -> str:
         return f"0x{code & 0xFFFFFFFF:08X}"
 
 
-@dataclass
-class ReaderState:
-    name: str
-    card_present: bool
-    atr: str | None  # hex, upper case, no separators
-    model: str | None
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-def snapshot() -> list[ReaderState]:
+def snapshot() -> list[ReaderInfo]:
     """Readers and cards right now. Raises PcscUnavailable if pcscd does not answer."""
     rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if rc != scard.SCARD_S_SUCCESS:
@@ -116,10 +104,10 @@ def snapshot() -> list[ReaderState]:
         for name, state, atr in states:
             present = bool(state & scard.SCARD_STATE_PRESENT)
             atr_bytes = bytes(atr) if present and atr else b""
-            result.append(ReaderState(
+            result.append(ReaderInfo(
                 name=name,
                 card_present=present,
-                atr=atr_bytes.hex().upper() if atr_bytes else None,
+                atr=atr_bytes,
                 model=identify(atr_bytes, name) if present else None,
             ))
         return result

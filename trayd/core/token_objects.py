@@ -61,6 +61,7 @@ def certificates_on(svc: LocalTokenService, slot: _Slot) -> list[CertificateInfo
                 _reraise_if_removed(svc, exc, slot, "list")
                 error = f"CKA_VALUE: {type(exc).__name__}"
             info = certificates.summarize(der, token_serial=serial, label=label, id_hex=id_hex)
+            info.der = der  # read anyway: TokenIdentified carries it, nobody reads it again
             if error and not info.readable:
                 info.error = error
             out.append(info)

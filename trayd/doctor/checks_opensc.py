@@ -121,11 +121,10 @@ def openssl_legacy(ctx: Context) -> CheckResult:
 # RLIMIT_MEMLOCK 0 an unprivileged process's mlock() fails (EPERM) and OpenSC goes on
 # without it, so nothing stays locked (measured: no crash in the browser tests). Debian's
 # /usr/bin/chromium sources every file in /etc/chromium.d/ before it starts Chromium.
+# The trayd package installs /etc/chromium.d/trayd-opensc-mlock (packaging/chromium.d/),
+# which does that while opensc-pkcs11 is older than 0.26.1; the fix below is for other
+# installs.
 CHROMIUM_D = Path("/etc/chromium.d")
-CHROMIUM_MLOCK_SNIPPET = (
-    "# OpenSC < 0.26.1 leaves pages of Chromium's heap locked (OpenSC#3267) and Chromium\n"
-    "# crashes; without RLIMIT_MEMLOCK OpenSC's mlock() fails harmlessly.\n"
-    "ulimit -l 0\n")
 _ULIMIT_L0 = re.compile(r"^\s*ulimit\s+(?:-[HS]+\s+)?-l\s+0\s*(?:#.*)?$", re.MULTILINE)
 
 

@@ -74,12 +74,12 @@ def token(ctx: Context) -> CheckResult:
     if tokens:
         ctx.facts["epass2003"] = tokens
         return CheckResult("token", OK, _("Recognised: {list}").format(
-            list=", ".join(f"{r.name} (ATR {r.atr})" for r in tokens)))
+            list=", ".join(f"{r.name} (ATR {r.atr_hex})" for r in tokens)))
     others = [r for r in found if r.card_present]
     if others:
         return CheckResult("token", WARNING, _("A card is present but it is not an ePass2003: "
                                                "{list}").format(
-            list=", ".join(f"{r.name} (ATR {r.atr})" for r in others)),
+            list=", ".join(f"{r.name} (ATR {r.atr_hex})" for r in others)),
             _("Insert the USB token (ePass2003)."))
     return CheckResult("token", WARNING, _("No ePass2003 is inserted."),
                        _("Insert the USB token (ePass2003)."))

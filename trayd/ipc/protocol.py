@@ -119,6 +119,8 @@ def _jsonable(value: Any) -> Any:
         return value.hex()
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, CertificateInfo):
+        return value.to_json()  # without the DER: clients ask certificate_der
     return value
 
 
@@ -144,6 +146,8 @@ def event_from_wire(wire: Any) -> events.Event | None:
         value = fields[f.name]
         if f.name == "atr" and isinstance(value, str):
             value = bytes.fromhex(value)
+        elif f.name == "certificates" and cls is events.TokenIdentified:
+            value = tuple(_build(CertificateInfo, c) for c in value or () if isinstance(c, dict))
         kwargs[f.name] = value
     try:
         return cls(**kwargs)

@@ -11,9 +11,9 @@ Why this shape:
   StatusNotifierItem where a watcher runs, else as an XEmbed icon; libayatana moves it
   when a watcher comes or goes.
 - The menu is rebuilt from a `TrayState` (see `trayd.ui.tray_menu`) by a refresher
-  thread woken by bus events; it asks the agent's token service (which may take over a
-  second to bind a token) and queues the finished menu onto the GTK loop. The GTK thread
-  never waits for a token.
+  thread woken by each change of the agent's token model (`trayd.ui.tray_model`
+  derives the state from its snapshot: no token service call, no APDU) and queued onto
+  the GTK loop. The GTK thread never waits for a token.
 - Menu actions open windows through the agent's one launcher
   (`trayd.platform.launcher`: dialogs never run in the agent, a PIN never passes
   through the tray, every window speaks the agent's language).
@@ -31,18 +31,8 @@ from typing import Any
 from trayd import config as config_mod
 from trayd.agent.notifications import Notify
 from trayd.agent.root_prompt import RootPrompt
+from trayd.agent.token_model import Change, TokenModel
 from trayd.config import Config
-from trayd.core.backend import TokenBackend
-from trayd.events import (
-    CardInserted,
-    CardRemoved,
-    Event,
-    EventBus,
-    ServiceDown,
-    ServiceUp,
-    TokenIdentified,
-    TokenStateChanged,
-)
 from trayd.i18n import _
 from trayd.platform.display import has_display
 from trayd.platform.launcher import Launcher
@@ -50,7 +40,7 @@ from trayd.platform.tray_host import tray_host_present
 from trayd.ui import tray_menu
 from trayd.ui.tray_indicator import Indicator
 from trayd.ui.tray_menu import Action, Entry, TrayState
-from trayd.ui.tray_model import TrayModel
+from trayd.ui.tray_model import tray_state
 
 log = logging.getLogger(__name__)
 
@@ -62,27 +52,24 @@ class TrayComponent:
 
     name = "tray"
 
-    def __init__(self, bus: EventBus, config: Config, launcher: Launcher, notify: Notify,
-                 request_stop: Callable[[], None], service: TokenBackend | None,
+    def __init__(self, model: TokenModel, config: Config, launcher: Launcher, notify: Notify,
+                 request_stop: Callable[[], None],
                  root_prompt: RootPrompt | None = None) -> None:
         """`launcher`: the agent's one launcher (windows open in the agent's language);
-        `request_stop`: the agent's (「終了」, a signal while headless); `service`: the
-        agent's token service; `root_prompt`: for 「ルート証明書のインストール」, if it runs.
-        No initial reader state: components start before the monitor, which reports the
-        cards present at start as insertions."""
-        self.bus = bus
+        `request_stop`: the agent's (「終了」, a signal while headless); `model`: the agent's
+        token model, what the menu shows; `root_prompt`: for 「ルート証明書のインストール」,
+        if it runs."""
+        self.model = model
         self.config = config
         self.launcher = launcher
         self.notify = notify
         self.request_stop = request_stop
-        self.service = service
         self.root_prompt = root_prompt
         self.indicator: Indicator | None = None  # once the loop runs
         self.headless = False
         self.backend = "none"
         self.state = TrayState()
         self._applied: tuple[str, str, tuple[Entry, ...]] | None = None
-        self.model = TrayModel()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._loop_done = threading.Event()
@@ -94,9 +81,7 @@ class TrayComponent:
 
     # -- component protocol ---------------------------------------------------------
     def start(self) -> None:
-        for kind in (CardInserted, CardRemoved, TokenIdentified, TokenStateChanged,
-                     ServiceDown, ServiceUp):
-            self._unsubscribe.append(self.bus.subscribe(kind, self._on_event))
+        self._unsubscribe.append(self.model.subscribe(self._on_change))
         self._refresher = threading.Thread(target=self._refresh_loop, name="tray-refresh",
                                            daemon=True)
         self._refresher.start()
@@ -111,10 +96,9 @@ class TrayComponent:
         self.launcher.stop_all(timeout=0.3)
         self.stop_main_loop()
 
-    # -- events -> state --------------------------------------------------------------
-    def _on_event(self, ev: Event) -> None:
-        """Runs on the posting thread: record the fact, wake the refresher, return."""
-        self.model.on_event(ev)
+    # -- model -> state ---------------------------------------------------------------
+    def _on_change(self, change: Change) -> None:
+        """Runs on the posting thread: wake the refresher, return."""
         self._wake.set()
 
     def _refresh_loop(self) -> None:
@@ -133,9 +117,8 @@ class TrayComponent:
             self._apply()
 
     def _collect(self) -> TrayState:
-        """Ask the token service (slow, off the GTK thread) and merge with the events."""
-        return self.model.collect(self.service, notifications=self.config.notifications,
-                                  root_prompt=self.root_prompt is not None)
+        return tray_state(self.model.snapshot(), notifications=self.config.notifications,
+                          root_prompt=self.root_prompt is not None)
 
     def loop_running(self) -> bool:
         """True while the GLib loop runs (it also delivers notification actions)."""

@@ -43,6 +43,6 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             state = _("no card")
         else:
             state = r.model or _("Smart card")
-            state += f"  ATR {r.atr}"
+            state += f"  ATR {r.atr_hex}"
         print(f"{r.name}: {state}")
     return 0
