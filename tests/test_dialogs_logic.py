@@ -55,3 +55,30 @@ def test_certificate_fields_from_the_test_pki(pki):
     info.serial_hex = "0A0B"
     rows = {f.key: f for f in certificate_fields(None, info)}
     assert rows["serial"].value == "0a 0b"
+
+
+def test_dialogs_and_token_service_ask_at_the_same_try(home):
+    """One last-try rule: after n wrong PINs the dialog's warning and the token service's
+    ConfirmationRequired come at the same n; the token's own "final try" wins."""
+    from trayd import errors as E
+    from trayd.core.models import TokenInfo
+    from trayd.core.pin_counter import PinFailureCounter
+    from trayd.ui.dialogs.errors import is_last_try, token_on_last_try
+
+    counter = PinFailureCounter()
+    asked = []
+    for n in range(1, 5):
+        counter.record_failure("S")
+        service = counter.needs_last_try_confirmation("S", 4)
+        dialog = is_last_try(E.WrongPin(failures_seen=n, max_tries=4))
+        assert service == dialog
+        asked.append(dialog)
+    assert asked == [False, False, True, True]
+    assert is_last_try(E.WrongPin(tries_left=1, failures_seen=0, max_tries=10))
+    assert not is_last_try(E.WrongPin(tries_left=3, failures_seen=9, max_tries=10))
+    final = TokenInfo(reader="R", slot=0, label="L", serial="S", manufacturer="M",
+                      model="ePass2003", tries_left=1, flags=["user_pin_final_try"])
+    assert token_on_last_try(final)
+    assert not token_on_last_try(None)
+    assert not token_on_last_try(TokenInfo(reader="R", slot=0, label="L", serial="S",
+                                           manufacturer="M", model="ePass2003"))

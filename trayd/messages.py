@@ -12,14 +12,7 @@ from trayd.i18n import _
 def describe(err: BaseException) -> str:
     """A user-facing sentence for `err` in the active language."""
     if isinstance(err, E.WrongPin):
-        msg = _("The PIN is incorrect. Please check your PIN and try again.")
-        if err.tries_left is not None:
-            msg += "\n" + _("Tries left: {n}").format(n=err.tries_left)
-        elif err.max_tries and err.failures_seen:
-            msg += "\n" + _(
-                "Wrong PINs in a row seen by trayd: {seen} of {max} (the token locks at {max})."
-            ).format(seen=err.failures_seen, max=err.max_tries)
-        return msg
+        return wrong_pin_text(err)
     if isinstance(err, E.PinLocked):
         return _(
             "The token is locked (too many wrong PINs). It can no longer be used; "
@@ -111,6 +104,20 @@ def describe(err: BaseException) -> str:
     if isinstance(err, E.UsageError):
         return err.detail
     return _("Error: {detail}").format(detail=str(err) or type(err).__name__)
+
+
+def wrong_pin_text(err: E.WrongPin) -> str:
+    """The one wrong-PIN message (CLI, tray, dialogs): the manual's sentence, then the tries
+    left when the token says, else trayd's own count of consecutive failures."""
+    text = _("The PIN is incorrect.\nPlease check your PIN number and try again.")
+    if err.tries_left is not None:
+        text += "\n" + _("Tries left: {n}").format(n=err.tries_left)
+    elif err.failures_seen and err.max_tries:
+        text += "\n" + _("Wrong PINs in a row: {seen} of {max} (the token locks after {max} "
+                         "in a row).").format(seen=err.failures_seen, max=err.max_tries)
+    elif err.failures_seen:
+        text += "\n" + _("Wrong PINs in a row: {seen}").format(seen=err.failures_seen)
+    return text
 
 
 def _token_error(err: E.TokenError) -> str:

@@ -21,6 +21,22 @@ from trayd.files import FileLock, read_json, write_json
 FILE_NAME = "pin-failures.json"
 
 
+def is_last_try(*, tries_left: int | None = None, failures: int = 0,
+                max_tries: int | None = 0) -> bool:
+    """The one "is the next PIN the try that could lock the token" rule.
+
+    The token's own word wins when it gives one (`tries_left`: 1 from
+    CKF_USER_PIN_FINAL_TRY; 0 is already locked, which is no try at all and is shown as the
+    lock, not as this question).
+    Otherwise trayd's count of consecutive wrong PINs: the try after `max_tries - 1`
+    failures could be the last. Used by the token service before a PIN goes out, by the
+    dialogs when they open and after each wrong PIN, so all of them ask at the same try.
+    """
+    if tries_left is not None:
+        return tries_left == 1
+    return bool(max_tries and max_tries > 0 and failures >= max_tries - 1)
+
+
 class PinFailureCounter:
     def __init__(self, path: Path | None = None) -> None:
         self._path = path
@@ -74,4 +90,4 @@ class PinFailureCounter:
 
     def needs_last_try_confirmation(self, serial: str, max_tries: int) -> bool:
         """True when the next wrong PIN could be the one that locks the token."""
-        return max_tries > 0 and self.failures(serial) >= max_tries - 1
+        return is_last_try(failures=self.failures(serial), max_tries=max_tries)

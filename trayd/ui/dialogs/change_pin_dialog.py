@@ -17,7 +17,7 @@ from trayd.i18n import _
 from trayd.messages import describe
 from trayd.ui.dialogs.base import PinEntryDialog, ask_yes_no, message
 from trayd.ui.dialogs.errors import (confirm_last_try, is_last_try, show_error, show_locked,
-                                     show_wrong_pin)
+                                     show_wrong_pin, token_on_last_try)
 from trayd.ui.dialogs.pin_dialog import MASK
 from trayd.ui.tk_hook import hook_info, hook_register
 from trayd.ui.tk_worker import UiContext, set_enabled
@@ -36,8 +36,7 @@ class ChangePinDialog(PinEntryDialog):
         self.ctx = ctx
         self.serial = serial
         self.token = token
-        self.warn_last_try = bool(token and (
-            "user_pin_final_try" in token.flags or token.tries_left == 1))
+        self.warn_last_try = token_on_last_try(token)
         self.check_on = tk.BooleanVar(value=False)
         self._working = False
 

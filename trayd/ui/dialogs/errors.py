@@ -1,36 +1,31 @@
 """Error, warning and lock messages of the PIN dialogs (manual §4.2 ※).
 
-Why separate from `trayd.messages`: the dialogs word a wrong PIN the way the manual does
-(「PIN 番号を確認後、リトライ…」) and add what the CLI cannot show in one line: the tries
-left when the token says, else trayd's own count of consecutive failures, and the
-warning before the try that would lock the token.
+The wrong-PIN sentence is `trayd.messages.wrong_pin_text` (the CLI says the same) and the
+last-try rule is `trayd.core.pin_counter.is_last_try` (the token service asks at the same
+try); here they become message boxes, with the warning before the try that could lock
+the token and the manual's three-line lock notice.
 """
 from __future__ import annotations
 
 import tkinter as tk
 
 from trayd import errors as E
+from trayd.core import pin_counter
+from trayd.core.models import TokenInfo
 from trayd.i18n import _
-from trayd.messages import describe
+from trayd.messages import describe, wrong_pin_text
 from trayd.ui.dialogs.base import ask_yes_no, message
 
 
-def wrong_pin_text(err: E.WrongPin) -> str:
-    text = _("The PIN is incorrect.\nPlease check your PIN number and try again.")
-    if err.tries_left is not None:
-        text += "\n" + _("Tries left: {n}").format(n=err.tries_left)
-    elif err.failures_seen:
-        text += "\n" + _("Wrong PINs in a row: {seen}").format(seen=err.failures_seen)
-        if err.max_tries:
-            text += "\n" + _("(the token locks after {max} in a row)").format(max=err.max_tries)
-    return text
-
-
 def is_last_try(err: E.WrongPin) -> bool:
-    """True when the next wrong PIN locks the token (as far as anyone can tell)."""
-    if err.tries_left is not None:
-        return err.tries_left <= 1
-    return bool(err.max_tries and err.failures_seen >= err.max_tries - 1)
+    """After this wrong PIN, is the next try the one that could lock the token?"""
+    return pin_counter.is_last_try(tries_left=err.tries_left, failures=err.failures_seen,
+                                   max_tries=err.max_tries)
+
+
+def token_on_last_try(token: TokenInfo | None) -> bool:
+    """Before the first PIN: does the token itself say this is its last try?"""
+    return token is not None and pin_counter.is_last_try(tries_left=token.tries_left)
 
 
 def show_wrong_pin(parent: tk.Misc, err: E.WrongPin) -> None:

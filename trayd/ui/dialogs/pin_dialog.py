@@ -15,7 +15,7 @@ from trayd.core.models import TokenInfo
 from trayd.i18n import _
 from trayd.ui.dialogs.base import PinEntryDialog, message
 from trayd.ui.dialogs.errors import (confirm_last_try, is_last_try, show_error,
-                                     show_locked, show_wrong_pin)
+                                     show_locked, show_wrong_pin, token_on_last_try)
 from trayd.ui.tk_hook import hook_register
 from trayd.ui.tk_worker import UiContext, set_enabled
 
@@ -30,8 +30,7 @@ class PinDialog(PinEntryDialog):
         super().__init__(parent, _("User PIN") + " - " + (label or serial), "pin")
         self.ctx = ctx
         self.serial = serial
-        self.warn_last_try = bool(token and (
-            "user_pin_final_try" in token.flags or token.tries_left == 1))
+        self.warn_last_try = token_on_last_try(token)
 
         body = ttk.Frame(self, padding=(16, 14, 16, 6))
         body.pack(fill="both", expand=True)
