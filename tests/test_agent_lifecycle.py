@@ -137,11 +137,12 @@ def test_lock_screen_on_removal(trayd_agent, notification_server, screensaver, p
 
 
 def test_no_lock_by_default(trayd_agent, notification_server, screensaver, pcscd_up):
-    trayd_agent()
+    agent = trayd_agent()
     with Slot(EPassShell(), pcscd_up.port(0)):
         notification_server.wait_for(1)
     notification_server.wait_for(2)
-    time.sleep(0.3)
+    # The removal handler decided (a lock would be started in the same handler instead).
+    agent.wait_log("no screen lock (on_removal = none")
     assert screensaver.locks == []
 
 
@@ -166,9 +167,15 @@ def test_100_cycles_no_missed_no_duplicate_no_growth(trayd_agent, notification_s
             last = notification_server.wait_for(n, timeout=10)[-1]["time"]
         if i == 4:
             threads, fds = agent.threads(), agent.fds()
-    time.sleep(0.5)
+    # A later marker instead of a pause: one more insertion. Notices are delivered in
+    # order by one worker, so a duplicate of any earlier one would arrive before it.
+    time.sleep(max(0.0, last + spacing - time.monotonic()))
+    slot.insert()
+    notification_server.wait_for(201, timeout=10)
     ns = [n["summary"] for n in notification_server.notifications]
-    assert ns == [INSERTED, REMOVED] * 100
+    assert ns == [INSERTED, REMOVED] * 100 + [INSERTED]
+    slot.remove()
+    notification_server.wait_for(202, timeout=10)
     assert agent.threads() == threads, "thread count grew"
     assert agent.fds() <= fds, "file descriptors leaked"
     rc, elapsed = agent.stop()

@@ -192,6 +192,9 @@ class Agent:
     def _lock_on_removal(self, ev: CardRemoved) -> None:
         """on_removal = "lock": the token (not any card) was pulled → lock the screen."""
         if self.config.on_removal != "lock" or not ev.model:
+            # Tests wait for this line to know that no lock will follow this removal.
+            log.debug("removal in %s: no screen lock (on_removal = %s, model %s)",
+                      ev.reader, self.config.on_removal, ev.model)
             return
         from trayd.platform.screen_lock import lock_screen
 

@@ -254,6 +254,17 @@ class NotificationPolicy:
         choice = self.config.notify_cards
         return choice == "all" or (choice == "epass2003" and model is not None)
 
+    def _quiet(self, ev: CardInserted | CardRemoved, model: str | None) -> bool:
+        """True (and logged) when the configuration says no notice for this card.
+
+        The DEBUG line is what tests wait for to know no notice will come."""
+        if self._counts(model):
+            return False
+        log.debug("no notice for %s in %s (notifications = %s, notify_cards = %s)",
+                  type(ev).__name__, ev.reader, self.config.notifications,
+                  self.config.notify_cards)
+        return True
+
     def _shown_for(self) -> float:
         t = self.config.notification_timeout
         return float(t) if t > 0 else DEFAULT_SHOWN_FOR
@@ -298,7 +309,7 @@ class NotificationPolicy:
     def on_inserted(self, ev: CardInserted) -> None:
         with self._lock:
             self._inserted_at.pop(ev.reader, None)
-            if not self._counts(ev.model) or not self._admit():
+            if self._quiet(ev, ev.model) or not self._admit():
                 return
             self._inserted_at[ev.reader] = self.clock()
             summary = (_("The token was inserted.") if ev.model
@@ -313,7 +324,7 @@ class NotificationPolicy:
         with self._lock:
             self._inserted_at.pop(ev.reader, None)
             model = ev.model or (before.model if before else None)
-            if not self._counts(model) or not self._admit():
+            if self._quiet(ev, model) or not self._admit():
                 return
             token = before.token if before is not None else None
             name = token_name(model, token.label if token else None,
