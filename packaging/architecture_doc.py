@@ -158,7 +158,7 @@ def components(root: Path = ROOT) -> list[ComponentDoc]:
     compose = next(n for n in tree.body if isinstance(n, ast.FunctionDef)
                    and n.name == "compose")
     factories = {n.name: n for n in compose.body if isinstance(n, ast.FunctionDef)}
-    built: dict[str, str] = {}  # variable or factory → component name
+    built: dict[str, str] = {}  # factory function name → component name
     for node in ast.walk(compose):
         if (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "build"
                 and isinstance(node.args[0], ast.Constant)):
