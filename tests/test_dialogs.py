@@ -139,7 +139,7 @@ def test_wrong_pin_then_last_try_warning_then_locked(epass2003, ui_app, home, ui
     app.click("pin.ok")
     app.click("lastTry.yes")
     locked = app.widget("error.text", timeout=60)["text"]
-    assert "ロックされました" in locked
+    assert "ロックされています" in locked  # messages.pin_locked_text, as the CLI says it
     assert tok.locked
     ui_snap("dialog-locked")
     app.click("error.ok")

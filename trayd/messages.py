@@ -14,10 +14,7 @@ def describe(err: BaseException) -> str:
     if isinstance(err, E.WrongPin):
         return wrong_pin_text(err)
     if isinstance(err, E.PinLocked):
-        return _(
-            "The token is locked (too many wrong PINs). It can no longer be used; "
-            "please contact the certificate issuer."
-        )
+        return pin_locked_text()
     if isinstance(err, E.PinPolicyError):
         if err.reason == "too_short":
             return _("The PIN is too short (at least {n} characters).").format(n=err.minimum)
@@ -118,6 +115,15 @@ def wrong_pin_text(err: E.WrongPin) -> str:
     elif err.failures_seen:
         text += "\n" + _("Wrong PINs in a row: {seen}").format(seen=err.failures_seen)
     return text
+
+
+def pin_locked_text() -> str:
+    """The one lock notice (CLI, tray, dialogs; manual §4.2 ※). Present tense on purpose:
+    `PinLocked` comes both from the try that locked the token and from a token locked
+    long before, and "is locked" is true of both ("was just locked" only of the first)."""
+    return _("The token is locked because a wrong PIN was entered too many times in a row.\n"
+             "A locked USB token can no longer be used.\n"
+             "Please contact the certificate issuer.")
 
 
 def _token_error(err: E.TokenError) -> str:

@@ -3,7 +3,7 @@
 The wrong-PIN sentence is `trayd.messages.wrong_pin_text` (the CLI says the same) and the
 last-try rule is `trayd.core.pin_counter.is_last_try` (the token service asks at the same
 try); here they become message boxes, with the warning before the try that could lock
-the token and the manual's three-line lock notice.
+the token; the lock notice is `trayd.messages.pin_locked_text` (the CLI's too).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from trayd import errors as E
 from trayd.core import pin_counter
 from trayd.core.models import TokenInfo
 from trayd.i18n import _
-from trayd.messages import describe, wrong_pin_text
+from trayd.messages import describe, pin_locked_text, wrong_pin_text
 from trayd.ui.dialogs.base import ask_yes_no, message
 
 
@@ -32,14 +32,8 @@ def show_wrong_pin(parent: tk.Misc, err: E.WrongPin) -> None:
     message(parent, wrong_pin_text(err), kind="error", name="error")
 
 
-def locked_text() -> str:
-    return _("The token is locked because a wrong PIN was entered too many times in a row.\n"
-             "A locked USB token can no longer be used.\n"
-             "Please contact the certificate issuer.")
-
-
 def show_locked(parent: tk.Misc) -> None:
-    message(parent, locked_text(), kind="error", name="error")
+    message(parent, pin_locked_text(), kind="error", name="error")
 
 
 def confirm_last_try(parent: tk.Misc) -> bool:
