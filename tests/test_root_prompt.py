@@ -57,7 +57,8 @@ class AgentRun:
         self.identified: list[TokenIdentified] = []
         self.agent.bus.subscribe(TokenIdentified, self.identified.append)
         agent = self.agent
-        agent.add_component(TokenComponent(agent.bus, self.cfg, agent.notify, agent.model))
+        agent.add_component(TokenComponent(agent.bus, self.cfg, agent.notify, agent.model,
+                                           agent.loop))
         self.prompt = RootPrompt(agent.model, self.cfg, agent.notify, agent.launcher)
         agent.add_component(self.prompt)
         self.thread = threading.Thread(target=self.agent.run, daemon=True)

@@ -3,6 +3,7 @@ token, the recording notification server; the CLI goes through the agent when it
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
@@ -88,10 +89,12 @@ def test_expiry_reminder_once_a_day(trayd_agent, epass2003, notification_server)
 
 
 class _Agent:
-    """What the component gets from the agent: bus, config, notify, the token model."""
+    """What the component gets from the agent: bus, config, notify, the token model, the
+    loop (the real one, on a thread: `agent_loop`)."""
 
-    def __init__(self, cfg: Config) -> None:
-        self.bus = EventBus()
+    def __init__(self, cfg: Config, loop) -> None:
+        self.loop = loop
+        self.bus = EventBus(dispatch=loop.call_soon)
         self.model = TokenModel()
         self.model.attach(self.bus)
         self.config = cfg
@@ -101,20 +104,23 @@ class _Agent:
         self.notices.append((summary, body, icon_state))
 
 
-def test_component_events(home, pcscd_up, epass2003):
+def test_component_events(home, pcscd_up, epass2003, agent_loop, caplog):
     from trayd.agent.token_component import TokenComponent
 
     cfg = Config(expiry_warning_days=3650)
-    agent = _Agent(cfg)
+    agent = _Agent(cfg, agent_loop)
     seen: list[events.Event] = []
+    threads: set[str] = set()
     got = threading.Condition()
 
     def record(e: events.Event) -> None:
+        threads.add(threading.current_thread().name)
         with got:
             seen.append(e)
             got.notify_all()
     agent.bus.subscribe(events.Event, record)
-    component = TokenComponent(agent.bus, agent.config, agent.notify, agent.model)
+    component = TokenComponent(agent.bus, agent.config, agent.notify, agent.model,
+                               agent_loop)
     component.start()
     try:
         tok = epass2003()
@@ -144,21 +150,30 @@ def test_component_events(home, pcscd_up, epass2003):
         agent.bus.post(events.ServiceDown(detail="test"))
         wait(lambda: [e for e in seen[n:] if isinstance(e, events.TokenStateChanged)
                       and not e.logged_in], 10, "logged out when pcscd goes away")
-        # An unknown card (nothing OpenSC binds) identifies as nothing, quietly.
-        assert component.identify("Virtual PCD 00 01") is None
+        # An unknown card (nothing OpenSC binds) identifies as nothing, quietly, after
+        # the retries OpenSC's slow slots get.
+        with caplog.at_level(logging.INFO, logger="trayd.agent.token_component"):
+            agent.bus.post(events.CardInserted(reader="Virtual PCD 00 01", atr=b""))
+            wait(lambda: [r for r in caplog.records
+                          if "no PKCS#11 token in Virtual PCD 00 01" in r.getMessage()],
+                 20, "the unknown card given up")
+        assert not [e for e in seen if isinstance(e, events.TokenIdentified)
+                    and e.reader == "Virtual PCD 00 01"]
+        # Every handler ran on the loop, whoever posted (this thread, the PKCS#11 worker).
+        assert threads == {"test-agent-loop"}, threads
     finally:
         t0 = time.monotonic()
         component.stop()
         assert time.monotonic() - t0 < GROSS_HANG_S
 
 
-def test_expiry_reminder_is_per_day(home, pcscd_up, epass2003):
+def test_expiry_reminder_is_per_day(home, pcscd_up, epass2003, agent_loop):
     from trayd.agent.token_component import TokenComponent
 
-    agent = _Agent(Config(expiry_warning_days=3650))
+    agent = _Agent(Config(expiry_warning_days=3650), agent_loop)
     svc = LocalTokenService(agent.config)
     component = TokenComponent(agent.bus, agent.config, agent.notify, agent.model,
-                               service=svc, reminder=ExpiryReminder())
+                               agent_loop, service=svc, reminder=ExpiryReminder())
     try:
         tok = epass2003()
         certs = svc.list_certificates(tok.serial)

@@ -2,10 +2,12 @@
 
 Why: the PC/SC monitor thread is the only producer of hardware facts; the notifier, the
 tray, the token service and the screen locker each subscribe to what they care about and
-can be switched off on their own (udiskie's pattern). Handlers run synchronously on the
-posting thread, in subscription order; a handler that raises is logged and the others
-still run, so one broken feature cannot silence the rest. Handlers must be quick: hand
-slow work (PKCS#11) to a worker.
+can be switched off on their own (udiskie's pattern). Handlers run in subscription order
+on the thread `dispatch` picks: the agent's bus hands each event to its one loop
+(`trayd.agent.loop.AgentLoop.call_soon`), so every handler runs on the loop thread
+whoever posted; a bus without `dispatch` (pure-logic tests) calls them on the posting
+thread. A handler that raises is logged and the others still run, so one broken feature
+cannot silence the rest. Handlers must be quick: slow work (PKCS#11) goes to a worker.
 """
 from __future__ import annotations
 
@@ -74,9 +76,12 @@ Handler = Callable[[Event], None]
 class EventBus:
     """Publish/subscribe by event class (a subscription to a base class sees subclasses)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dispatch: Callable[..., None] | None = None) -> None:
+        """`dispatch(fn, event)` runs `fn(event)` where handlers belong (the agent's loop);
+        None: at once, on the posting thread."""
         self._lock = threading.Lock()
         self._subs: list[tuple[type[Event], Handler]] = []
+        self._dispatch = dispatch
 
     def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
         """Register `handler` for events of `kind`; returns a function that unsubscribes."""
@@ -92,6 +97,13 @@ class EventBus:
         return unsubscribe
 
     def post(self, event: Event) -> None:
+        """Deliver `event` to its subscribers (any thread; see `dispatch`)."""
+        if self._dispatch is not None:
+            self._dispatch(self._deliver, event)
+        else:
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
         with self._lock:
             targets = [h for k, h in self._subs if isinstance(event, k)]
         for handler in targets:

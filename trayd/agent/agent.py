@@ -6,19 +6,20 @@ token service, the IPC server, the root-certificate prompt, the tray) is a `Comp
 built by the composition root (`trayd.agent.composition`) from those parts and added here,
 so each can be missing or broken without taking the others down (udiskie's pattern).
 
-Threads: the monitor (blocked in SCardGetStatusChange), the notification worker
-(blocked on a condition), the signal watcher (blocked in select on the signal wake-up
-pipe), plus whatever components start. The main thread either runs a component's main
-loop (`set_main_loop_owner`, the tray's GTK loop) or sleeps on an Event. Idle, nothing
-wakes up. SIGTERM/SIGINT/SIGHUP reach `request_stop()` through `signal.set_wakeup_fd`,
-so they work whoever owns the main thread.
+One loop (`trayd.agent.loop`): the bus hands every event to the agent's loop, so every
+handler, timer, notification and child-window exit runs on one thread, the main one. It
+runs GTK's loop while a tray icon shows (`set_main_loop_owner`) and the same GLib
+context headless (`AgentLoop.run`). The only other threads block where they must: the
+PC/SC monitor in SCardGetStatusChange, the PKCS#11 worker in OpenSC, the IPC server in
+accept/recv. Idle, nothing wakes up. SIGTERM/SIGINT/SIGHUP reach `request_stop()`
+through `signal.set_wakeup_fd` and a pipe the loop watches, so they work inside GTK's C
+loop too.
 """
 from __future__ import annotations
 
 import gc
 import logging
 import os
-import select
 import signal
 import threading
 import time
@@ -30,7 +31,8 @@ from trayd import i18n
 from trayd.agent.single_instance import InstanceLock
 from trayd.config import Config
 from trayd.agent.token_model import TokenModel
-from trayd.threads import set_os_name
+from trayd.agent.loop import AgentLoop
+from trayd.threads import name_os_threads
 from trayd.core.monitor import PcscMonitor
 from trayd.events import CardRemoved, EventBus
 
@@ -62,38 +64,24 @@ class MainLoopOwner(Protocol):
 RootOffer = Callable[[str | None], None]
 
 
-def name_os_threads() -> None:
-    """Give every Python thread its name at the OS level (/proc/PID/task/TID/comm).
-
-    Why: `top -H`, `ps -L` and the idle benchmark then show which thread woke up; Python
-    3.11 leaves them all called "python". Best effort, 15 characters (the kernel's limit).
-    """
-    for thread in threading.enumerate():
-        tid = getattr(thread, "native_id", None)
-        if tid and thread is not threading.main_thread():
-            set_os_name(tid, thread.name)
-
-
 class _SignalWatcher:
-    """SIGTERM/SIGINT/SIGHUP → `on_signal()` on a helper thread, without polling.
+    """SIGTERM/SIGINT/SIGHUP → `on_signal()` on the agent's loop, without polling.
 
     The C-level handler writes the signal number to our pipe (`set_wakeup_fd`); the
-    Python-level handler writes too (in case a toolkit replaced the wake-up fd), and a
-    thread blocked in select() calls back. No Python code has to run on the main thread,
-    which may be inside GTK's C main loop.
+    Python-level handler writes too (in case a toolkit replaced the wake-up fd); the loop
+    watches the pipe's read end. No Python code has to run on the main thread while it
+    is inside GTK's C main loop: the pipe wakes the loop.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
-    def __init__(self, on_signal) -> None:
+    def __init__(self, loop: AgentLoop, on_signal: Callable[[], None]) -> None:
         self._on_signal = on_signal
         self._r, self._w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._old_fd = signal.set_wakeup_fd(self._w, warn_on_full_buffer=False)
         self._old = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
-        self._closing = False
         self._fired = False
-        self._thread = threading.Thread(target=self._watch, name="trayd-signals", daemon=True)
-        self._thread.start()
+        self._watch = loop.watch_fd(self._r, self._readable)
 
     def _handler(self, signum, frame) -> None:
         try:
@@ -101,37 +89,29 @@ class _SignalWatcher:
         except OSError:
             pass
 
-    def _watch(self) -> None:
-        """Wait in select() on the signal pipe, then ask the agent to stop (no polling)."""
-        while True:
-            select.select([self._r], [], [])
-            try:
-                data = os.read(self._r, 64)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
-            if self._closing:
-                return
-            if data:
-                # Both the C wake-up fd and the Python handler write each signal: say it once.
-                if not self._fired:
-                    log.info("signal %s received: stopping", ", ".join(
-                        signal.Signals(b).name for b in set(data) if b in
-                        {int(s) for s in self.SIGNALS}) or "?")
-                self._fired = True
-                self._on_signal()
+    def _readable(self) -> bool:
+        """The pipe has signal numbers: ask the agent to stop (once is enough)."""
+        try:
+            data = os.read(self._r, 64)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if data:
+            # Both the C wake-up fd and the Python handler write each signal: say it once.
+            if not self._fired:
+                log.info("signal %s received: stopping", ", ".join(
+                    signal.Signals(b).name for b in set(data) if b in
+                    {int(s) for s in self.SIGNALS}) or "?")
+            self._fired = True
+            self._on_signal()
+        return True
 
     def close(self) -> None:
-        self._closing = True
+        self._watch.cancel()
         signal.set_wakeup_fd(self._old_fd)
         for s, old in self._old.items():
             signal.signal(s, old)
-        try:
-            os.write(self._w, b"\0")
-        except OSError:
-            pass
-        self._thread.join(0.5)
         os.close(self._r)
         os.close(self._w)
 
@@ -149,9 +129,11 @@ class Agent:
         # Decided once (CLI: --language, TRAYD_LANGUAGE, config, locale, Japanese); every
         # notification is worded in it and every window starts in it (`self.launcher`).
         self.language = language or i18n.current_language()
-        self.launcher = Launcher(self.language)
+        # The one loop every handler, timer and child watch of the agent runs on.
+        self.loop = AgentLoop()
+        self.launcher = Launcher(self.language, watch_child=self.loop.watch_child)
         self.tray = tray
-        self.bus = EventBus()
+        self.bus = EventBus(dispatch=self.loop.call_soon)
         # The one picture of the readers, tokens and pcscd; subscribed first, so every
         # other subscriber already sees the new state.
         self.model = TokenModel()
@@ -165,7 +147,7 @@ class Agent:
         self._locked = False
         self.monitor = PcscMonitor(self.bus.post)
         self.worker = NotificationWorker(
-            notifier or create_notifier(),
+            notifier or create_notifier(), self.loop,
             icon_path=lambda state: str(theme_file(state) or ""),
             timeout_ms=lambda: (self.config.notification_timeout * 1000
                                 if self.config.notification_timeout > 0 else -1),
@@ -214,7 +196,7 @@ class Agent:
 
     # -- notification actions -----------------------------------------------------------
     def _notice_actions(self, notice: Notice) -> list[tuple[str, str]]:
-        """What an insert notification offers (notification worker thread).
+        """What an insert notification offers (the loop).
 
         Only while a GLib loop runs (the tray's): that loop delivers ActionInvoked.
         「ルート証明書をインストール…」 only before trayd installed any root."""
@@ -230,7 +212,7 @@ class Agent:
         return actions
 
     def _on_notice_action(self, key: str, notice: Notice) -> None:
-        """The user picked an action (GLib loop thread: quick work only)."""
+        """The user picked an action (the loop: quick work only)."""
         if key == "manage":
             self.launcher.ui("manage")
         elif key == "root-install":
@@ -250,6 +232,7 @@ class Agent:
         if self._stop.is_set():
             return
         self._stop.set()
+        self.loop.quit()
         owner = self._owner
         if owner is not None:
             try:
@@ -272,12 +255,12 @@ class Agent:
         self.acquire_instance()
         watcher = None
         if threading.current_thread() is threading.main_thread():
-            watcher = _SignalWatcher(self.request_stop)
+            watcher = _SignalWatcher(self.loop, self.request_stop)
         try:
-            self.worker.start()
             # The icon theme the notifications (and the tray) name: a checkout builds
-            # build/icons once (~0.3 s), off the main thread.
-            self.worker.submit(self._prepare_icons)
+            # build/icons once (~0.3 s), before the first notification can name it.
+            self._prepare_icons()
+            self.worker.start()
             for component in self._components:
                 try:
                     component.start()
@@ -295,11 +278,13 @@ class Agent:
             log.info("trayd agent running (pid %d)", os.getpid())
             owner = self._owner
             if owner is not None and not self._stop.is_set():
+                # GTK's loop iterates the same default context: the agent's loop.
                 try:
                     owner.run_main_loop()
                 except Exception:  # noqa: BLE001
                     log.exception("main loop failed; continuing headless")
-            self._stop.wait()
+            if not self._stop.is_set():  # headless, or the tray gave up: the same loop
+                self.loop.run()
         finally:
             self._shutdown()
             if watcher is not None:
@@ -312,7 +297,10 @@ class Agent:
     def _prepare_icons() -> None:
         from trayd.icons import ensure_theme
 
-        ensure_theme()
+        try:
+            ensure_theme()
+        except Exception:  # noqa: BLE001 - notifications without an icon still inform
+            log.exception("icon theme unavailable; notifications and tray without icons")
 
     def _shutdown(self) -> None:
         t0 = time.monotonic()

@@ -2,24 +2,23 @@
 
 Why a watcher: a browser started for the first time after the user said はい makes a
 profile without the root and without OpenSC, and nothing would tell the user. The
-component watches the browsers' profile roots with inotify (no polling: its thread
-blocks in select() without a timeout while nothing changes, so the idle agent never wakes
-up) and looks again at each token insertion. When a database shows up — Firefox writes
+component watches the browsers' profile roots with inotify (no polling: the agent's loop
+watches the inotify descriptor, so the idle agent never wakes up) and looks again at each
+token insertion. When a database shows up — Firefox writes
 several files, so the component waits until the directory has been quiet for a moment —
 `platform.follow_decisions.apply()` adds what the user already accepted, and the user is
 told once: 「ブラウザに登録しました。ブラウザを再起動してください。」 when that browser
 is running (it reads `pkcs11.txt` only at start-up), else that it takes effect on the
-next start. All work runs on the component's own thread; event handlers only signal it.
+next start. Everything runs on the agent's loop: the inotify watch, the quiet timer
+and the looks (reading a few files and, rarely, a modutil/certutil run).
 """
 from __future__ import annotations
 
 import logging
-import os
-import select
-import threading
 from pathlib import Path
 from typing import Any
 
+from trayd.agent.loop import AgentLoop, Handle
 from trayd.agent.notifications import Notify
 from trayd.events import EventBus, TokenIdentified
 from trayd.i18n import _
@@ -34,14 +33,16 @@ class BrowserFollow:
 
     name = "browser_follow"
 
-    def __init__(self, bus: EventBus, notify: Notify, home: Path | None = None) -> None:
+    def __init__(self, bus: EventBus, notify: Notify, loop: AgentLoop,
+                 home: Path | None = None) -> None:
         self.bus = bus
         self.notify = notify
+        self.loop = loop
         self.home = Path(home) if home else Path.home()
-        self._thread: threading.Thread | None = None
         self._unsubscribe = None
-        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._stopping = threading.Event()
+        self._watch: Handle | None = None
+        self._quiet: Handle | None = None  # the look after a burst of changes, while due
+        self._stopping = False
         self._settled: set[tuple[str, str]] = set()
         self._inotify = None
         self.passes = 0  # completed looks (tests wait on the agent's log instead)
@@ -52,28 +53,24 @@ class BrowserFollow:
 
         self._inotify = Inotify()
         self._unsubscribe = self.bus.subscribe(TokenIdentified, self._on_identified)
-        self._thread = threading.Thread(target=self._loop, name="trayd-nss-watch",
-                                        daemon=True)
-        self._thread.start()
+        self._watch = self.loop.watch_fd(self._inotify.fileno(), self._on_inotify)
+        # Databases created while the agent was not running.
+        self.loop.call_soon(self._look_again)
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._stopping = True
         if self._unsubscribe:
             self._unsubscribe()
-        self._poke()
-        if self._thread:
-            self._thread.join(0.3)
-
-    def _poke(self) -> None:
-        try:
-            os.write(self._stop_w, b"x")
-        except OSError:
-            pass
+        for handle in (self._watch, self._quiet):
+            if handle is not None:
+                handle.cancel()
+        if self._inotify is not None:
+            self._inotify.close()
 
     def _on_identified(self, ev: TokenIdentified) -> None:
-        self._poke()  # a token insertion: look again (no wait for quiet)
+        self._look_again()  # a token insertion: look again (no wait for quiet)
 
-    # -- the watcher thread ----------------------------------------------------------------
+    # -- on the loop -------------------------------------------------------------------------
     def _rearm(self) -> None:
         from trayd.platform import inotify, nss_locations
 
@@ -88,32 +85,24 @@ class BrowserFollow:
             self._inotify.add(path, mask)
         log.debug("browser follow: watching %d director(ies)", len(self._inotify.watched))
 
-    def _loop(self) -> None:
-        """Wait on inotify for new or changed NSS databases; register the module there."""
-        fds = [self._inotify.fileno(), self._stop_r]
+    def _on_inotify(self, *_: Any) -> bool:
+        """Something was created: look once the directory has been quiet for QUIET s."""
+        if self._stopping:
+            return False
+        if self._inotify.read_events():
+            if self._quiet is not None:
+                self._quiet.cancel()
+            self._quiet = self.loop.call_later(QUIET, self._look_again)
+        return True
+
+    def _look_again(self) -> None:
+        if self._stopping:
+            return
+        if self._quiet is not None:
+            self._quiet.cancel()
+            self._quiet = None
         self._rearm()
-        self.look()  # databases created while the agent was not running
-        pending = False
-        while not self._stopping.is_set():
-            ready, _w, _x = select.select(fds, [], [], QUIET if pending else None)
-            if self._stopping.is_set():
-                break
-            if not ready:  # quiet after a burst of changes
-                pending = False
-                self._rearm()
-                self.look()
-                continue
-            if self._inotify.fileno() in ready and self._inotify.read_events():
-                pending = True
-            if self._stop_r in ready:
-                try:
-                    os.read(self._stop_r, 64)
-                except BlockingIOError:
-                    pass
-                if not self._stopping.is_set():
-                    self._rearm()
-                    self.look()
-        self._inotify.close()
+        self.look()
 
     def look(self) -> None:
         """Apply recorded decisions to new databases and tell the user once."""

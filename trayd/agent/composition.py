@@ -46,7 +46,8 @@ def compose(agent: Agent, *, tray: bool = True) -> list[Component]:
     def token_component():
         from trayd.agent.token_component import TokenComponent
 
-        return TokenComponent(agent.bus, agent.config, agent.notify, agent.model)
+        return TokenComponent(agent.bus, agent.config, agent.notify, agent.model,
+                              agent.loop)
 
     tokens = build("tokens", token_component)
     # The one token service: the IPC server gets it from here (the root prompt and the tray
@@ -61,7 +62,7 @@ def compose(agent: Agent, *, tray: bool = True) -> list[Component]:
     def follow():
         from trayd.agent.browser_follow import BrowserFollow
 
-        return BrowserFollow(agent.bus, agent.notify)
+        return BrowserFollow(agent.bus, agent.notify, agent.loop)
 
     browser_follow = build("browser_follow", follow)
 

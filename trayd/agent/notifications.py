@@ -17,21 +17,19 @@ Rules:
 - `config.notifications = false` silences all of it (read at each event, so the tray's
   toggle works at once); `notify_cards` picks which cards count.
 
-Delivery happens on a `NotificationWorker` thread, never on the PC/SC monitor thread, so
-a slow or hung notification server cannot delay hotplug handling.
+Delivery is asynchronous on the agent's loop (`NotificationWorker`), never on the PC/SC
+monitor thread, so a slow or hung notification server cannot delay hotplug handling.
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from trayd.agent.loop import AgentLoop
 from trayd.agent.token_model import Change, ReaderEntry, TokenModel
 from trayd.config import Config
 from trayd.events import (
@@ -76,20 +74,24 @@ class Notice:
 
 # --------------------------------------------------------------------------- delivery
 class NotificationWorker:
-    """One thread that owns the notifier; runs jobs in order and timed jobs when due.
+    """Delivers notices on the agent's loop, in order, one `Notify` in flight at a time.
 
-    Idle it sleeps on a condition variable with no timeout (no wake-ups); a timeout is
-    used only while a coalesced summary is pending.
+    Why one at a time: a notice may replace the one before it (`replaces_id`), whose id
+    is known only when the server answered. The notifier's calls are asynchronous, so
+    the loop never waits for a slow or hung server (CALL_TIMEOUT bounds each notice).
+    Timed jobs (the burst summary) are loop timers. Idle, nothing is scheduled.
     """
 
-    def __init__(self, notifier, *, icon_path: Callable[[str], str] | None = None,
+    def __init__(self, notifier, loop: AgentLoop, *,
+                 icon_path: Callable[[str], str] | None = None,
                  timeout_ms: Callable[[], int] = lambda: -1, app_name: str = "trayd",
                  actions: Callable[[Notice], list[tuple[str, str]]] | None = None,
                  on_action: Callable[[str, Notice], None] | None = None) -> None:
-        """`actions(notice)` → the (key, label) pairs to offer (asked on this thread, only
+        """`actions(notice)` → the (key, label) pairs to offer (asked on the loop, only
         where the server supports actions); `on_action(key, notice)` runs when the user
-        picks one (on the GLib loop's thread)."""
+        picks one (on the loop)."""
         self.notifier = notifier
+        self.loop = loop
         self._actions = actions
         self._on_action = on_action
         self._offered: dict[int, Notice] = {}  # notification id -> notice with actions
@@ -97,40 +99,64 @@ class NotificationWorker:
             notifier.on_action = self._invoked
         self._icon_path = icon_path or (lambda state: "")
         self._timeout_ms = timeout_ms
-        self._cond = threading.Condition()
-        self._jobs: list[tuple[float, int, Callable[[], None]]] = []
-        self._seq = itertools.count()
+        self._steps: deque[Callable[[Callable[[], None]], None]] = deque()
+        self._busy = False  # a step is waiting for the server
+        self._running_steps = False
         self._stopping = False
-        self._thread: threading.Thread | None = None
         self._ids: dict[str, int] = {}
         self.sent = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="trayd-notify", daemon=True)
-        self._thread.start()
-        self.submit(self.notifier.warm_up)
+        self.loop.call_soon(self._enqueue, lambda done: self.notifier.warm_up(
+            lambda _ok: done()))
 
     def stop(self, timeout: float = 0.5) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        """Drop what is not sent yet and close the connection (after the loop ended)."""
+        self._stopping = True
+        self._steps.clear()
         try:
             self.notifier.close()
         except Exception:  # noqa: BLE001
             pass
 
     def submit(self, job: Callable[[], Any], delay: float = 0.0) -> None:
-        due = time.monotonic() + delay
-        with self._cond:
-            heapq.heappush(self._jobs, (due, next(self._seq), job))
-            self._cond.notify()
+        """Run `job()` on the loop, after `delay` seconds (any thread)."""
+        if delay > 0:
+            self.loop.call_later(delay, job)
+        else:
+            self.loop.call_soon(job)
 
     def deliver(self, notice: Notice) -> None:
-        self.submit(lambda: self._send(notice))
+        """Send `notice` after the ones before it (any thread)."""
+        self.loop.call_soon(self._enqueue, lambda done: self._send(notice, done))
 
-    def _send(self, notice: Notice) -> None:
+    # -- the queue (loop only) --------------------------------------------------------------
+    def _enqueue(self, step: Callable[[Callable[[], None]], None]) -> None:
+        if not self._stopping:
+            self._steps.append(step)
+            self._next()
+
+    def _next(self) -> None:
+        if self._running_steps:  # a step finished synchronously inside the loop below
+            return
+        self._running_steps = True
+        try:
+            while not self._busy and self._steps and not self._stopping:
+                step = self._steps.popleft()
+                self._busy = True
+                try:
+                    step(self._step_done)
+                except Exception:  # noqa: BLE001 - the next notice still goes out
+                    log.exception("notification step failed")
+                    self._busy = False
+        finally:
+            self._running_steps = False
+
+    def _step_done(self) -> None:
+        self._busy = False
+        self._next()
+
+    def _send(self, notice: Notice, done: Callable[[], None]) -> None:
         hints: dict[str, Any] = {"urgency": notice.urgency}
         if notice.category:
             hints["category"] = notice.category
@@ -147,9 +173,16 @@ class NotificationWorker:
                 and getattr(self.notifier, "supports_actions", lambda: False)()):
             actions = self._actions(notice)
         extra = {"actions": actions} if actions else {}
-        nid = self.notifier.notify(notice.summary, notice.body, icon=icon,
-                                   timeout_ms=self._timeout_ms(), replaces_id=replaces,
-                                   hints=hints, **extra)
+
+        def sent(nid: int | None) -> None:
+            self._sent(notice, actions, nid)
+            done()
+
+        self.notifier.notify(notice.summary, notice.body, icon=icon,
+                             timeout_ms=self._timeout_ms(), replaces_id=replaces,
+                             hints=hints, done=sent, **extra)
+
+    def _sent(self, notice: Notice, actions: list[tuple[str, str]], nid: int | None) -> None:
         self.sent += 1
         if notice.key and nid:
             self._ids[notice.key] = nid
@@ -167,26 +200,6 @@ class NotificationWorker:
             log.info("notification %d: action %r for nothing trayd offered; ignored", nid, key)
             return
         self._on_action(key, notice)
-
-    def _run(self) -> None:
-        """Deliver notifications and run timed jobs in order (waits on a condition while idle)."""
-        while True:
-            with self._cond:
-                while not self._stopping:
-                    if self._jobs:
-                        wait = self._jobs[0][0] - time.monotonic()
-                        if wait <= 0:
-                            break
-                        self._cond.wait(wait)
-                    else:
-                        self._cond.wait()
-                if self._stopping:
-                    return
-                _due, _n, job = heapq.heappop(self._jobs)
-            try:
-                job()
-            except Exception:  # noqa: BLE001
-                log.exception("notification job failed")
 
 
 # ----------------------------------------------------------------------------- policy
@@ -223,7 +236,6 @@ class NotificationPolicy:
     clock: Callable[[], float] = time.monotonic
     burst_limit: int = BURST_LIMIT
     burst_window: float = BURST_WINDOW
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _recent: deque = field(default_factory=deque)
     _suppressed: int = 0
     _flush_pending: bool = False
@@ -234,7 +246,7 @@ class NotificationPolicy:
         self.unsubscribe = self.model.subscribe(self.on_change)
 
     def on_change(self, change: Change) -> None:
-        """One model change (posting thread; quick)."""
+        """One model change (on the agent's loop, like every handler here: no lock)."""
         ev = change.event
         if isinstance(ev, CardInserted):
             self.on_inserted(ev)
@@ -287,18 +299,17 @@ class NotificationPolicy:
     def flush(self) -> None:
         """Send the burst summary: how many transitions, and what is inserted now."""
         snap = self.model.snapshot()
-        with self._lock:
-            n, self._suppressed, self._flush_pending = self._suppressed, 0, False
-            present = [r for r in snap.readers if r.card_present and self._counts(r.model)]
-            if n == 0 or not self.config.notifications:
-                return
-            lines = [_("Now inserted: {token} ({reader})").format(
-                token=_name(r), reader=r.name) for r in present]
-            body = "\n".join(lines) if lines else _("No token is inserted now.")
-            notice = Notice(
-                summary=_("Tokens were inserted or removed {n} more times.").format(n=n),
-                body=body, icon_state="present" if present else "none",
-                category="device")
+        n, self._suppressed, self._flush_pending = self._suppressed, 0, False
+        present = [r for r in snap.readers if r.card_present and self._counts(r.model)]
+        if n == 0 or not self.config.notifications:
+            return
+        lines = [_("Now inserted: {token} ({reader})").format(
+            token=_name(r), reader=r.name) for r in present]
+        body = "\n".join(lines) if lines else _("No token is inserted now.")
+        notice = Notice(
+            summary=_("Tokens were inserted or removed {n} more times.").format(n=n),
+            body=body, icon_state="present" if present else "none",
+            category="device")
         self.deliver(notice)
 
     # -- handlers ----------------------------------------------------------------------
@@ -307,57 +318,53 @@ class NotificationPolicy:
         return "\n".join([name, _("Reader: {reader}").format(reader=reader)])
 
     def on_inserted(self, ev: CardInserted) -> None:
-        with self._lock:
-            self._inserted_at.pop(ev.reader, None)
-            if self._quiet(ev, ev.model) or not self._admit():
-                return
-            self._inserted_at[ev.reader] = self.clock()
-            summary = (_("The token was inserted.") if ev.model
-                       else _("A smart card was inserted."))
-            notice = Notice(summary=summary, body=self._body(ev.reader, token_name(ev.model)),
-                            icon_state="present", category="device.added",
-                            key=f"card:{ev.reader}", offer_actions=bool(ev.model))
+        self._inserted_at.pop(ev.reader, None)
+        if self._quiet(ev, ev.model) or not self._admit():
+            return
+        self._inserted_at[ev.reader] = self.clock()
+        summary = (_("The token was inserted.") if ev.model
+                   else _("A smart card was inserted."))
+        notice = Notice(summary=summary, body=self._body(ev.reader, token_name(ev.model)),
+                        icon_state="present", category="device.added",
+                        key=f"card:{ev.reader}", offer_actions=bool(ev.model))
         self.deliver(notice)
 
     def on_removed(self, ev: CardRemoved, before: ReaderEntry | None) -> None:
         """`before`: the reader as the model knew it (names the token that left)."""
-        with self._lock:
-            self._inserted_at.pop(ev.reader, None)
-            model = ev.model or (before.model if before else None)
-            if self._quiet(ev, model) or not self._admit():
-                return
-            token = before.token if before is not None else None
-            name = token_name(model, token.label if token else None,
-                              token.serial if token else None)
-            summary = (_("The token was removed.") if model
-                       else _("A smart card was removed."))
-            notice = Notice(summary=summary, body=self._body(ev.reader, name),
-                            icon_state="none", category="device.removed",
-                            key=f"card:{ev.reader}")
+        self._inserted_at.pop(ev.reader, None)
+        model = ev.model or (before.model if before else None)
+        if self._quiet(ev, model) or not self._admit():
+            return
+        token = before.token if before is not None else None
+        name = token_name(model, token.label if token else None,
+                          token.serial if token else None)
+        summary = (_("The token was removed.") if model
+                   else _("A smart card was removed."))
+        notice = Notice(summary=summary, body=self._body(ev.reader, name),
+                        icon_state="none", category="device.removed",
+                        key=f"card:{ev.reader}")
         self.deliver(notice)
 
     def on_identified(self, ev: TokenIdentified, entry: ReaderEntry | None) -> None:
         """Label/serial known: update the insert notification if it is still showing."""
-        with self._lock:
-            if entry is None or entry.token is None:
-                return  # an empty reader: the token left before it was read
-            shown = self._inserted_at.get(ev.reader)
-            if (shown is None or not self._counts(entry.model)
-                    or self.clock() - shown > self._shown_for()):
-                return
-            notice = Notice(summary=_("The token was inserted."),
-                            body=self._body(ev.reader, _name(entry)), icon_state="present",
-                            category="device.added", key=f"card:{ev.reader}", replace=True,
-                            offer_actions=True, token=ev.serial or "")
+        if entry is None or entry.token is None:
+            return  # an empty reader: the token left before it was read
+        shown = self._inserted_at.get(ev.reader)
+        if (shown is None or not self._counts(entry.model)
+                or self.clock() - shown > self._shown_for()):
+            return
+        notice = Notice(summary=_("The token was inserted."),
+                        body=self._body(ev.reader, _name(entry)), icon_state="present",
+                        category="device.added", key=f"card:{ev.reader}", replace=True,
+                        offer_actions=True, token=ev.serial or "")
         self.deliver(notice)
 
     def on_service_down(self, ev: ServiceDown) -> None:
-        with self._lock:
-            if self._service_down_told:
-                return
-            self._service_down_told = True
-            if not self.config.notifications:
-                return
+        if self._service_down_told:
+            return
+        self._service_down_told = True
+        if not self.config.notifications:
+            return
         if ev.denied:
             from trayd.messages import pcscd_denied_fix
 
@@ -373,12 +380,11 @@ class NotificationPolicy:
             icon_state="error", category="device.error", key="service", urgency=2))
 
     def on_service_up(self, ev: ServiceUp) -> None:
-        with self._lock:
-            if not self._service_down_told:
-                return
-            self._service_down_told = False
-            if not self.config.notifications:
-                return
+        if not self._service_down_told:
+            return
+        self._service_down_told = False
+        if not self.config.notifications:
+            return
         self.deliver(Notice(summary=_("The smart card service (pcscd) is running again."),
                             icon_state="none", category="device", key="service",
                             replace=True))

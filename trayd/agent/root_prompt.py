@@ -15,14 +15,18 @@ The same component then offers browser registration once (OpenSC in the NSS data
 with the same consent rules.
 
 「ルート証明書のインストール」 (tray, notification action) asks again for the tokens the model
-has, declined ones included. All work runs on the component's own thread; the model's
-change listener only enqueues.
+has, declined ones included.
+
+On the agent's loop, one token at a time: a check is a generator that yields each dialog
+it wants shown and gets the dialog's exit code back when the child ended (the launcher's
+child watch), so the loop never waits for the user. The NSS look-ups and the install
+(certutil) run on the loop between dialogs: once per new token, they are short.
 """
 from __future__ import annotations
 
 import logging
-import queue
-import threading
+from collections import deque
+from collections.abc import Generator
 from pathlib import Path
 
 from trayd import paths
@@ -42,6 +46,8 @@ from trayd.platform.launcher import Launcher
 log = logging.getLogger(__name__)
 
 DIALOG_YES, DIALOG_NO = 0, 6
+# A check: yields a dialog's argv, is sent its exit code (None: it could not be shown).
+Check = Generator[list[str], "int | None", None]
 
 
 class RootPrompt:
@@ -59,12 +65,11 @@ class RootPrompt:
         self.notify = notify
         self.launcher = launcher
         self.follow = follow
-        # ("token" | "again", serial, label, certificates); None stops the thread
-        self._queue: queue.Queue[tuple[str, str, str, tuple[CertificateInfo, ...]] | None] = \
-            queue.Queue()
-        self._thread: threading.Thread | None = None
+        # ("token" | "again", serial, label, certificates) waiting for the current check
+        self._pending: deque[tuple[str, str, str, tuple[CertificateInfo, ...]]] = deque()
+        self._current: tuple[str, Check] | None = None  # (serial, its check) while it runs
         self._unsubscribe = None
-        self._stopping = threading.Event()
+        self._stopping = False
         self._notified: set[str] = set()  # fingerprints told about (headless), this run
         self._browser_offered = False
         self.checks = 0  # tokens examined so far (tests and `trayd doctor` read it)
@@ -72,17 +77,16 @@ class RootPrompt:
     # -- component protocol -------------------------------------------------------------
     def start(self) -> None:
         self._unsubscribe = self.model.subscribe(self._on_change)
-        self._thread = threading.Thread(target=self._loop, name="trayd-root-prompt",
-                                        daemon=True)
-        self._thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()
+        """Forget what waits; end the current check (its dialog closes with the launcher)."""
+        self._stopping = True
         if self._unsubscribe:
             self._unsubscribe()
-        self._queue.put(None)
-        if self._thread:
-            self._thread.join(0.3)
+        self._pending.clear()
+        current, self._current = self._current, None
+        if current is not None:
+            current[1].close()  # runs its finally: the certificate file goes
 
     # -- events -------------------------------------------------------------------------
     def _on_change(self, change: Change) -> None:
@@ -94,7 +98,7 @@ class RootPrompt:
             log.info("root prompt: token %s already gone; not checked", ev.serial)
             return
         token = found[1]
-        self._queue.put(("token", token.serial, token.label, token.certificates))
+        self._enqueue(("token", token.serial, token.label, token.certificates))
 
     def offer_again(self, serial: str | None = None) -> None:
         """Ask again even for declined certificates (the tray's 「ルート証明書のインストール」),
@@ -104,25 +108,58 @@ class RootPrompt:
         if not tokens:
             log.info("root prompt: token %s is not inserted; nothing to offer", serial or "-")
         for token in tokens:
-            self._queue.put(("again", token.serial, token.label, token.certificates))
+            self._enqueue(("again", token.serial, token.label, token.certificates))
 
-    def _loop(self) -> None:
-        """Check each identified token's root certificate and ask the user before installing it."""
-        while not self._stopping.is_set():
-            item = self._queue.get()
-            if item is None:
-                return
-            kind, serial, label, certificates = item
+    # -- one check at a time (on the loop) -----------------------------------------------
+    def _enqueue(self, item: tuple[str, str, str, tuple[CertificateInfo, ...]]) -> None:
+        if not self._stopping:
+            self._pending.append(item)
+            self._advance()
+
+    def _advance(self, answer: int | None = None) -> None:
+        """Run the current check up to its next dialog (sending it `answer`), or start
+        the next one; returns as soon as a dialog is on screen or nothing is left.
+
+        The launcher reports a dialog's exit on the loop later (`_answered`), never
+        from inside `ui()`, so this never re-enters itself."""
+        while not self._stopping:
+            if self._current is None:
+                if not self._pending:
+                    return
+                kind, serial, label, certs = self._pending.popleft()
+                self._current = (serial, self.check_token(
+                    serial, label, certs, ignore_declined=(kind == "again")))
+                answer = None
+            serial, check = self._current
             try:
-                self.check_token(serial, label, certificates, ignore_declined=(kind == "again"))
+                argv = check.send(answer)
+            except StopIteration:
+                self._finished(serial)
+                continue
             except TraydError as exc:  # e.g. NoSuchToken: pulled while we looked — normal
                 log.info("root prompt: token %s not checked: %r", serial, exc)
+                self._finished(serial)
+                continue
             except Exception:  # noqa: BLE001 - a bad token must not kill the component
                 log.exception("root prompt: checking token %s failed", serial)
-            finally:
-                self.checks += 1
-                # Tests wait for this line: any dialog of this check has been answered.
-                log.debug("root prompt: token %s checked", serial)
+                self._finished(serial)
+                continue
+            log.info("root prompt: dialog %s shown", argv[0])
+            if self.launcher.ui(*argv, on_exit=lambda rc, a=argv: self._answered(a, rc)):
+                return  # the answer comes with the child's exit
+            log.warning("root prompt: dialog %s could not be shown", argv[0])
+            answer = None
+
+    def _answered(self, argv: list[str], rc: int) -> None:
+        log.info("root prompt: dialog %s answered %s", argv[0], rc)
+        if self._current is not None and not self._stopping:
+            self._advance(rc)
+
+    def _finished(self, serial: str) -> None:
+        self._current = None
+        self.checks += 1
+        # Tests wait for this line: any dialog of this check has been answered.
+        log.debug("root prompt: token %s checked", serial)
 
     # -- the work -----------------------------------------------------------------------
     @staticmethod
@@ -140,7 +177,7 @@ class RootPrompt:
         return out
 
     def check_token(self, serial: str, label: str, certificates: tuple[CertificateInfo, ...],
-                    ignore_declined: bool = False) -> None:
+                    ignore_declined: bool = False) -> Check:
         from trayd.platform import trust_install
 
         if self.follow is not None:  # new databases get accepted roots first: no second question
@@ -150,7 +187,7 @@ class RootPrompt:
         log.info("root prompt: token %s: %d certificate(s), %d CA candidate(s)",
                  serial, len(certs), len(cands))
         for cand in cands:
-            if self._stopping.is_set():
+            if self._stopping:
                 return
             cert = cand.cert
             if not ignore_declined and trust_state.is_declined(cert.sha256):
@@ -159,10 +196,10 @@ class RootPrompt:
             if trust_install.trusted_everywhere(cert):
                 log.info("root prompt: %s already trusted", cert.sha256[:16])
                 continue
-            self.offer(cert, certs, label or serial)
-        self.offer_browser()
+            yield from self.offer(cert, certs, label or serial)
+        yield from self.offer_browser()
 
-    def offer(self, cert: CertFacts, others: list[CertFacts], token: str) -> None:
+    def offer(self, cert: CertFacts, others: list[CertFacts], token: str) -> Check:
         if not has_display():
             if cert.sha256 in self._notified:
                 return
@@ -176,7 +213,7 @@ class RootPrompt:
             return
         cert_file = self._cert_file(cert)
         try:
-            rc = self._dialog(["root-warning", "--cert", str(cert_file), "--token", token])
+            rc = yield ["root-warning", "--cert", str(cert_file), "--token", token]
         finally:
             cert_file.unlink(missing_ok=True)
         if rc == DIALOG_YES:
@@ -211,21 +248,13 @@ class RootPrompt:
         path.write_bytes(der_to_pem(cert.der))
         return path
 
-    def _dialog(self, argv: list[str]) -> int | None:
-        """Show a dialog through the agent's launcher and wait for its answer (None if
-        it failed or the agent is stopping)."""
-        log.info("root prompt: dialog %s shown", argv[0])
-        rc = self.launcher.run(*argv, stop=self._stopping)
-        log.info("root prompt: dialog %s answered %s", argv[0], rc)
-        return rc
-
     # -- browser registration -------------------------------------------------------------
-    def offer_browser(self) -> None:
+    def offer_browser(self) -> Check:
         """Once per run: OpenSC not registered in any browser database and not declined →
         ask (dialog) or tell (notification) how to enable the token in browsers."""
         from trayd.platform import browser_module
 
-        if self._browser_offered or self._stopping.is_set():
+        if self._browser_offered or self._stopping:
             return
         self._browser_offered = True
         state = trust_state.load()
@@ -243,7 +272,7 @@ class RootPrompt:
                               _("To let your web browsers use the token's certificate, run: "
                                 "trayd browser register"), "present")
             return
-        rc = self._dialog(["browser-offer"])
+        rc = yield ["browser-offer"]
         if rc == DIALOG_YES:
             from trayd.messages import describe
 

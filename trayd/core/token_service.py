@@ -91,6 +91,15 @@ class LocalTokenService(SlotCache):
             return fn(*args)
         return self._executor.submit(self._operation, fn, *args).result()
 
+    def later(self, method: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        """Start public method `method(*args)` on the worker and return at once.
+
+        The agent's loop uses it (`TokenComponent`) to read a token without waiting: the
+        future's callback, which runs on the worker, hands the result back to the loop."""
+        if self._closed:
+            raise E.TokenError(code="closed", detail="token service closed")
+        return self._executor.submit(self._operation, method, *args)
+
     def _operation(self, fn: Callable[..., T], *args: Any) -> T:
         """One public operation on the worker; afterwards give the card back to other
         applications (`coexistence.hand_back`)."""
@@ -325,13 +334,12 @@ class LocalTokenService(SlotCache):
         """Consecutive wrong PINs trayd has seen on this token."""
         return self.counter.failures(token_serial)
 
-    def close(self) -> None:
-        """Finalize OpenSC's module on the worker and stop it.
-
-        The agent runs this on a short-lived thread: a stuck pcscd cannot delay exit.
-        """
+    def close(self, timeout: float | None = None) -> bool:
+        """Finalize OpenSC's module on the worker and stop it; False if `timeout` passed
+        first (the agent then goes on stopping the rest instead of waiting here for a
+        stuck pcscd)."""
         if self._closed:
-            return
+            return True
 
         def work() -> None:
             for serial in list(self._held):
@@ -345,11 +353,21 @@ class LocalTokenService(SlotCache):
                     coexistence.forget_initialized(self._lib)
                 except Exception:  # noqa: BLE001
                     log.debug("C_Finalize failed", exc_info=True)
-        try:
-            self._call(work)
-        finally:
+        if threading.get_ident() == self._worker_ident:
+            work()
             self._closed = True
-            self._executor.shutdown(wait=True)
+            return True
+        future = self._executor.submit(self._operation, work)
+        self._closed = True
+        self._executor.shutdown(wait=False)
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            log.warning("closing the PKCS#11 module took over %.1f s; not waiting", timeout)
+            return False
+        except Exception:  # noqa: BLE001 - closing is best effort
+            log.debug("closing the token service failed", exc_info=True)
+        return True
 
     def __enter__(self) -> LocalTokenService:
         return self

@@ -15,8 +15,9 @@ found first on `sys.path` could win). So here, and only here:
 - the child imports the starter's trayd package (`PYTHONPATH` first, `-P`: not the
   current directory);
 - a PIN is never passed (dialogs ask for it and send it to the agent's socket);
-- no two copies of the same window at once; a reaper thread per child, so the caller
-  never blocks (`spawn`), or a waiting call for a yes/no answer (`run`).
+- no two copies of the same window at once; the caller never blocks (`ui`): in the agent
+  its loop's child watch reports the exit (`watch_child`, no thread), elsewhere a reaper
+  thread per child; or a waiting call for a yes/no answer (`run`, the CLI).
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ from trayd.threads import name_os_thread
 log = logging.getLogger(__name__)
 
 ExitCallback = Callable[[int], None]
+# watch_child(pid, on_exit): call on_exit(exit code) once child `pid` ended (AgentLoop's).
+ChildWatch = Callable[[int, ExitCallback], object]
 PACKAGE_ROOT = str(Path(trayd.__file__).resolve().parent.parent)
 
 
@@ -41,12 +44,16 @@ class Launcher:
     """Starts `python -m trayd.ui` windows in `language` ("ja" or "en")."""
 
     def __init__(self, language: str, python: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None,
+                 watch_child: ChildWatch | None = None) -> None:
+        """`watch_child`: the agent loop's (exits reported on the loop); None: a reaper
+        thread per window."""
         if language not in ("ja", "en"):
             raise ValueError(f"launcher language must be resolved (ja/en), not {language!r}")
         self.language = language
         self.python = python or sys.executable
         self._env = env
+        self._watch_child = watch_child
         self._lock = threading.Lock()
         self._children: dict[tuple[str, ...], subprocess.Popen] = {}
         self._stopping = threading.Event()
@@ -69,22 +76,27 @@ class Launcher:
            ) -> subprocess.Popen | None:
         """Open window `command` unless the same one is still open; returns at once.
 
-        `on_exit(returncode)` runs on a reaper thread when the child ends. Returns None
-        when an identical window is already open (a double click) or it cannot start.
+        `on_exit(returncode)` runs when the child ended: on the agent's loop (`watch_child`)
+        or on a reaper thread. Returns None when an identical window is already open (a
+        double click) or it cannot start.
         """
         key = tuple(command)
         argv = self.argv(key)
         with self._lock:
+            # Open until its exit was reported (poll() here could reap it under GLib).
             running = self._children.get(key)
-            if running is not None and running.poll() is None:
+            if running is not None:
                 log.info("launcher: %s is already open (pid %d)", _show(key), running.pid)
                 return None
             proc = self._popen(argv, key)
             if proc is None:
                 return None
             self._children[key] = proc
-        threading.Thread(target=self._reap, args=(key, proc, on_exit),
-                         name=f"reap:{proc.pid}", daemon=True).start()
+        if self._watch_child is not None:
+            self._watch_child(proc.pid, lambda rc: self._ended(key, proc, rc, on_exit))
+        else:
+            threading.Thread(target=self._reap, args=(key, proc, on_exit),
+                             name=f"reap:{proc.pid}", daemon=True).start()
         return proc
 
     def run(self, *command: str, stop: threading.Event | None = None) -> int | None:
@@ -129,7 +141,12 @@ class Launcher:
               on_exit: ExitCallback | None) -> None:
         """Wait for one window process to end, forget it and report its exit status."""
         name_os_thread()
-        rc = proc.wait()
+        self._ended(key, proc, proc.wait(), on_exit)
+
+    def _ended(self, key: tuple[str, ...], proc: subprocess.Popen, rc: int,
+               on_exit: ExitCallback | None) -> None:
+        """One window ended with `rc`: forget it and report its exit status."""
+        proc.returncode = rc  # reaped by GLib's child watch: tell Popen
         with self._lock:
             if self._children.get(key) is proc:
                 del self._children[key]
@@ -137,12 +154,12 @@ class Launcher:
         if on_exit is not None:
             try:
                 on_exit(rc)
-            except Exception:  # noqa: BLE001 - a callback bug must not kill the reaper silently
+            except Exception:  # noqa: BLE001 - a callback bug must not pass silently
                 log.exception("launcher: exit callback for %s failed", _show(key))
 
     def running(self) -> list[tuple[tuple[str, ...], int]]:
         with self._lock:
-            return [(k, p.pid) for k, p in self._children.items() if p.poll() is None]
+            return [(k, p.pid) for k, p in self._children.items()]
 
     def stop_all(self, timeout: float = 2.0) -> None:
         """Close every child (agent shutdown): SIGTERM, then SIGKILL after `timeout`."""

@@ -12,7 +12,8 @@ are not offered (`actions_available()`). Without GObject introspection we fall b
 plyer's facade (notify-send).
 
 A missing or broken notification server is logged once per outage; the agent keeps
-running. Instances are not thread-safe: the agent calls them from one worker thread.
+running. Calls are asynchronous (`done` callbacks on the default main context, the
+agent's loop); instances are not thread-safe: only the loop uses them.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ BUS_NAME = "org.freedesktop.Notifications"
 OBJECT_PATH = "/org/freedesktop/Notifications"
 INTERFACE = BUS_NAME
 NOTIFY_SIGNATURE = "susssasa{sv}i"
-CALL_TIMEOUT = 5.0  # seconds; a hung server must not hold the worker for D-Bus's 25 s
+CALL_TIMEOUT = 5.0  # seconds; a hung server's notices give up after this, not D-Bus's 25 s
 
 
 def session_bus():
@@ -44,28 +45,28 @@ def session_bus():
     return dbus.SessionBus(private=True)
 
 
-def gio_session_bus(address: str | None = None) -> Any:
-    """A new private GDBus connection to the session bus named by the environment now."""
+def session_address(address: str | None = None) -> str:
+    """The session bus named by the environment *now* (GDBus, like `session_bus`)."""
     import os
 
     from gi.repository import Gio
 
-    address = address or os.environ.get("DBUS_SESSION_BUS_ADDRESS") or \
+    return address or os.environ.get("DBUS_SESSION_BUS_ADDRESS") or \
         Gio.dbus_address_get_for_bus_sync(Gio.BusType.SESSION, None)
-    flags = (Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-             | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION)
-    return Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
 
 
 ActionCallback = Callable[[int, str], None]
 
 
 class Notifier(Protocol):
-    def warm_up(self) -> bool: ...
+    """Asynchronous: calls return at once, `done` gets the outcome on the agent's loop."""
+
+    def warm_up(self, done: Callable[[bool], None] = ...) -> None: ...
 
     def notify(self, summary: str, body: str = "", *, icon: str = "", timeout_ms: int = -1,
                replaces_id: int = 0, hints: dict[str, Any] | None = None,
-               actions: Sequence[tuple[str, str]] = ()) -> int | None: ...
+               actions: Sequence[tuple[str, str]] = (),
+               done: Callable[[int | None], None] = ...) -> None: ...
 
     def close(self) -> None: ...
 
@@ -83,7 +84,11 @@ def _hint(key: str, value: Any) -> Any:
 
 
 class DbusNotifier:
-    """`Notify` on a private GDBus connection; returns the server's id or None."""
+    """`Notify` on a private GDBus connection, asynchronously on the agent's loop.
+
+    Every call returns at once; `done` gets the result on the loop (the default main
+    context) when the server answered, failed or CALL_TIMEOUT passed, so a hung server
+    never holds the loop."""
 
     def __init__(self, app_name: str = "trayd", desktop_entry: str = "trayd",
                  address: str | None = None) -> None:
@@ -97,31 +102,70 @@ class DbusNotifier:
         self.capabilities: tuple[str, ...] = ()
         self.on_action: ActionCallback | None = None  # (id, action key), on the GLib loop
 
-    def _call(self, method: str, args: Any, reply: str) -> Any:
+    def _connected(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    def _call(self, method: str, args: Any, reply: str,
+              done: Callable[[Any, BaseException | None], None]) -> None:
+        """`method` on the server; `done(value, None)` or `done(None, error)`."""
         from gi.repository import Gio, GLib
 
-        result = self._conn.call_sync(BUS_NAME, OBJECT_PATH, INTERFACE, method, args,
-                                      GLib.VariantType(reply), Gio.DBusCallFlags.NONE,
-                                      int(CALL_TIMEOUT * 1000), None)
-        return result.unpack()
+        def finished(conn: Any, result: Any) -> None:
+            try:
+                value = conn.call_finish(result).unpack()
+            except Exception as exc:  # noqa: BLE001 - GLib.Error, closed connection
+                done(None, exc)
+                return
+            done(value, None)
 
-    def _connect(self) -> None:
-        from gi.repository import GLib
+        self._conn.call(BUS_NAME, OBJECT_PATH, INTERFACE, method, args,
+                        GLib.VariantType(reply), Gio.DBusCallFlags.NONE,
+                        int(CALL_TIMEOUT * 1000), None, finished)
 
-        if self._conn is None or self._conn.is_closed():
-            self._conn = gio_session_bus(self.address)
-            # Signals are dispatched in the main context of the thread subscribing: the
-            # global default one (the tray's GLib loop), since the worker pushes none.
-            self._subscription = self._conn.signal_subscribe(
-                BUS_NAME, INTERFACE, "ActionInvoked", OBJECT_PATH, None, 0,
-                self._on_signal)
+    def _connect(self, done: Callable[[bool], None]) -> None:
+        """Open the connection, subscribe to ActionInvoked, ask who the server is."""
+        from gi.repository import Gio
+
         try:
-            self.server = tuple(str(x) for x in self._call("GetServerInformation", None,
-                                                           "(ssss)"))
-            self.capabilities = tuple(self._call("GetCapabilities", None, "(as)")[0])
-        except GLib.Error:
-            self.server = None
-            self.capabilities = ()
+            address = session_address(self.address)
+        except Exception as exc:  # noqa: BLE001 - no session bus at all
+            self._conn = None
+            self._trouble("connect", exc)
+            done(False)
+            return
+        flags = (Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+                 | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION)
+
+        def opened(_source: Any, result: Any) -> None:
+            try:
+                self._conn = Gio.DBusConnection.new_for_address_finish(result)
+            except Exception as exc:  # noqa: BLE001
+                self._conn = None
+                self._trouble("connect", exc)
+                done(False)
+                return
+            # Signals are dispatched in the main context of the subscribing thread: the
+            # default one, the agent's loop.
+            self._subscription = self._conn.signal_subscribe(
+                BUS_NAME, INTERFACE, "ActionInvoked", OBJECT_PATH, None, 0, self._on_signal)
+            self._call("GetServerInformation", None, "(ssss)", got_server)
+
+        def got_server(value: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self.server, self.capabilities = None, ()
+                self._trouble("no server", error)
+                done(False)
+                return
+            self.server = tuple(str(x) for x in value)
+            self._call("GetCapabilities", None, "(as)", got_capabilities)
+
+        def got_capabilities(value: Any, error: BaseException | None) -> None:
+            self.capabilities = tuple(value[0]) if error is None else ()
+            log.debug("notification server: %s (%s)", " ".join(self.server or ()),
+                      ", ".join(self.capabilities))
+            done(True)
+
+        Gio.DBusConnection.new_for_address(address, flags, None, None, opened)
 
     def _on_signal(self, _conn: Any, _sender: str, _path: str, _iface: str, _name: str,
                    params: Any, *_data: Any) -> None:
@@ -144,50 +188,49 @@ class DbusNotifier:
         else:
             log.debug("notification still failing (%s): %s", what, exc)
 
-    def warm_up(self) -> bool:
+    def warm_up(self, done: Callable[[bool], None] = lambda ok: None) -> None:
         """Connect and find the server now, so the first real notification is fast."""
-        try:
-            self._connect()
-        except Exception as exc:  # noqa: BLE001 - no bus, no server: degrade, don't die
-            self._conn = None
-            self._trouble("connect", exc)
-            return False
-        if self.server is None:
-            self._trouble("no server", RuntimeError(f"{BUS_NAME} did not answer"))
-            return False
-        log.debug("notification server: %s (%s)", " ".join(self.server),
-                  ", ".join(self.capabilities))
-        return True
+        self._connect(done)
 
     def notify(self, summary: str, body: str = "", *, icon: str = "", timeout_ms: int = -1,
                replaces_id: int = 0, hints: dict[str, Any] | None = None,
-               actions: Sequence[tuple[str, str]] = ()) -> int | None:
+               actions: Sequence[tuple[str, str]] = (),
+               done: Callable[[int | None], None] = lambda nid: None) -> None:
+        """Send one notification; `done(id)`, or `done(None)` if it could not go out."""
         from gi.repository import GLib
 
         hint_values = {"desktop-entry": GLib.Variant("s", self.desktop_entry)}
         for key, value in (hints or {}).items():
             hint_values[key] = _hint(key, value)
         flat = [part for pair in actions for part in pair]
-        for attempt in (1, 2):
-            try:
-                if self._conn is None or self._conn.is_closed() or self.server is None:
-                    self._connect()
-                args = GLib.Variant(f"({NOTIFY_SIGNATURE})", (
-                    self.app_name, replaces_id, icon, summary, body, flat, hint_values,
-                    timeout_ms))
-                nid = self._call("Notify", args, "(u)")[0]
-            except Exception as exc:  # noqa: BLE001
+        args = GLib.Variant(f"({NOTIFY_SIGNATURE})", (
+            self.app_name, replaces_id, icon, summary, body, flat, hint_values, timeout_ms))
+
+        def send(attempt: int) -> None:
+            self._call("Notify", args, "(u)", lambda value, error: sent(attempt, value, error))
+
+        def sent(attempt: int, value: Any, error: BaseException | None) -> None:
+            if error is not None:
                 if attempt == 1 and self._conn is not None and self._conn.is_closed():
                     self._conn = None  # the bus itself went away: reconnect once
-                    continue
+                    connect_then(2)
+                    return
                 self.server = None
-                self._trouble("Notify", exc)
-                return None
+                self._trouble("Notify", error)
+                done(None)
+                return
             if self._failing:
                 self._failing = False
                 log.info("desktop notifications work again")
-            return int(nid)
-        return None
+            done(int(value[0]))
+
+        def connect_then(attempt: int) -> None:
+            self._connect(lambda ok: send(attempt) if ok else done(None))
+
+        if self._connected() and self.server is not None:
+            send(1)
+        else:
+            connect_then(1)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -208,12 +251,15 @@ class PlyerNotifier:
         self.app_name = app_name
         self._failing = False
 
-    def warm_up(self) -> bool:
-        return True
+    def warm_up(self, done: Callable[[bool], None] = lambda ok: None) -> None:
+        done(True)
 
     def notify(self, summary: str, body: str = "", *, icon: str = "", timeout_ms: int = -1,
                replaces_id: int = 0, hints: dict[str, Any] | None = None,
-               actions: Sequence[tuple[str, str]] = ()) -> int | None:
+               actions: Sequence[tuple[str, str]] = (),
+               done: Callable[[int | None], None] = lambda nid: None) -> None:
+        """Synchronous (plyer has no other way): notify-send is quick, and this fallback
+        only exists where PyGObject, and so the agent's own loop, is missing."""
         try:
             from plyer import notification
 
@@ -223,7 +269,7 @@ class PlyerNotifier:
             if not self._failing:
                 self._failing = True
                 log.warning("desktop notifications unavailable: %s", exc)
-        return None
+        done(None)
 
     def close(self) -> None:
         pass
