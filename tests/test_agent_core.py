@@ -23,13 +23,15 @@ class FakeNotifier:
         self.calls: list[tuple] = []
         self.event = threading.Event()
 
-    def warm_up(self) -> bool:
-        return True
+    def warm_up(self, done) -> None:
+        done(True)
 
-    def notify(self, summary, body="", *, icon="", timeout_ms=-1, replaces_id=0, hints=None):
+    def notify(self, summary, body="", *, icon="", timeout_ms=-1, replaces_id=0, hints=None,
+               actions=(), done=None):
         self.calls.append((summary, body, icon, timeout_ms, replaces_id, dict(hints or {})))
         self.event.set()
-        return len(self.calls)
+        if done is not None:
+            done(len(self.calls))
 
     def close(self) -> None:
         pass
@@ -148,25 +150,31 @@ def test_notify_respects_the_switch(agent):
 
 
 def test_the_token_model_follows_the_bus_before_anyone_else(agent):
-    """Any subscriber sees the model already updated; snapshots are copies, not views."""
+    """Any subscriber sees the model already updated; snapshots are copies, not views.
+
+    The bus delivers on the agent's loop: each post is followed by running that loop."""
     bus, model = agent.bus, agent.model
+
+    def post(event) -> None:
+        bus.post(event)
+        assert agent.loop.flush(GROSS_HANG_S)
     seen = []
     bus.subscribe(TokenIdentified, lambda e: seen.append(model.snapshot().token("S1")))
-    bus.post(ReaderAdded(reader="R"))
+    post(ReaderAdded(reader="R"))
     assert model.snapshot().reader("R").card_present is False
     assert agent.icon_state() == "none"
-    bus.post(CardInserted(reader="R", atr=ATR, model="ePass2003"))
-    bus.post(TokenIdentified(reader="R", serial="S1", label="L"))
+    post(CardInserted(reader="R", atr=ATR, model="ePass2003"))
+    post(TokenIdentified(reader="R", serial="S1", label="L"))
     assert seen and seen[0][1].label == "L"
     entry = model.snapshot().reader("R")
     assert (entry.card_present, entry.model, entry.reader.atr, entry.token.label,
             entry.token.serial) == (True, "ePass2003", ATR, "L", "S1")
     assert agent.icon_state() == "present"
     snapshot = model.snapshot()
-    bus.post(CardRemoved(reader="R", atr=ATR, model="ePass2003"))
+    post(CardRemoved(reader="R", atr=ATR, model="ePass2003"))
     assert snapshot.reader("R").card_present  # a copy, not a live view
     assert model.snapshot().reader("R").token is None
-    bus.post(ServiceDown(detail="x"))
+    post(ServiceDown(detail="x"))
     assert agent.icon_state() == "error" and agent.service_up is False
 
 

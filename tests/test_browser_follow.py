@@ -132,7 +132,8 @@ def test_profile_made_before_the_agent_starts_is_followed_at_start(
 def test_watcher_sleeps_while_firefox_writes_its_profile(accepted, trayd_agent, trayd_env,
                                                          home, tmp_path):
     """No polling and no wake-ups from a busy profile: with Firefox running on a profile
-    that already has its database, the watcher thread does not run at all."""
+    that already has its database, the agent's loop (its main thread, where the inotify
+    watch is served) does not run at all."""
     import time
 
     from rig.browsers import WindowedBrowser, firefox_first_run
@@ -152,6 +153,7 @@ def test_watcher_sleeps_while_firefox_writes_its_profile(accepted, trayd_agent, 
         after = switches(agent.pid)
     finally:
         ff.stop()
-    watch = [k for k in after if k.startswith("trayd-nss-watch/")]
-    assert watch, after
-    assert all(after[k] == before.get(k) for k in watch), (before, after)
+    assert "browser follow: watching" in agent.log_text()
+    loop = [k for k in after if k.endswith(f"/{agent.pid}")]
+    assert loop, after
+    assert all(after[k] == before.get(k) for k in loop), (before, after)

@@ -4,14 +4,39 @@ from __future__ import annotations
 import logging
 
 
+from rig.timing import GROSS_HANG_S
 from trayd.platform.notifier import DbusNotifier, PlyerNotifier
+
+_PENDING = object()
+
+
+def wait(start, *args, **kwargs):
+    """Call an asynchronous notifier method and run GLib's default context (the agent's
+    loop) until its `done` callback came; return what `done` got."""
+    from gi.repository import GLib
+
+    got = [_PENDING]
+
+    def done(value=None):
+        got[0] = value
+
+    if start.__name__ == "warm_up":
+        start(done)
+    else:
+        start(*args, done=done, **kwargs)
+    context = GLib.MainContext.default()
+    deadline = GLib.get_monotonic_time() + int(GROSS_HANG_S * 1e6)
+    while got[0] is _PENDING and GLib.get_monotonic_time() < deadline:
+        context.iteration(True)
+    assert got[0] is not _PENDING, f"{start.__name__} never called done"
+    return got[0]
 
 
 def test_notify_returns_id_and_carries_everything(notification_server):
     n = DbusNotifier()
-    assert n.warm_up()
+    assert wait(n.warm_up)
     assert n.server and n.server[0] == "trayd-test-notifications"
-    nid = n.notify("トークンが挿入されました。", "ePass2003\nリーダー: R0", icon="/x/icon.png",
+    nid = wait(n.notify, "トークンが挿入されました。", "ePass2003\nリーダー: R0", icon="/x/icon.png",
                    timeout_ms=5000, hints={"urgency": 1, "category": "device.added",
                                            "transient": True})
     assert nid == 1
@@ -22,7 +47,7 @@ def test_notify_returns_id_and_carries_everything(notification_server):
     assert rec["icon"] == "/x/icon.png" and rec["timeout"] == 5000
     assert rec["hints"] == {"desktop-entry": "trayd", "urgency": 1,
                             "category": "device.added", "transient": True}
-    again = n.notify("updated", replaces_id=nid)
+    again = wait(n.notify, "updated", replaces_id=nid)
     assert again == nid
     assert notification_server.wait_for(2)[1]["replaces_id"] == nid
     n.close()
@@ -31,9 +56,9 @@ def test_notify_returns_id_and_carries_everything(notification_server):
 def test_no_server_logs_once_and_returns_none(dbus_session, caplog):
     n = DbusNotifier()
     with caplog.at_level(logging.WARNING, logger="trayd.platform.notifier"):
-        assert n.warm_up() is False
-        assert n.notify("a") is None
-        assert n.notify("b") is None
+        assert wait(n.warm_up) is False
+        assert wait(n.notify, "a") is None
+        assert wait(n.notify, "b") is None
     warnings = [r for r in caplog.records if "unavailable" in r.getMessage()]
     assert len(warnings) == 1
 
@@ -44,13 +69,13 @@ def test_server_restart_is_survived(dbus_session):
     n = DbusNotifier()
     first = RecordingService(dbus_session, notifications=True)
     first.start()
-    assert n.notify("one") == 1
+    assert wait(n.notify, "one") == 1
     first.stop()
-    assert n.notify("lost") is None
+    assert wait(n.notify, "lost") is None
     second = RecordingService(dbus_session, notifications=True)
     second.start()
     try:
-        assert n.notify("two") == 1
+        assert wait(n.notify, "two") == 1
         assert [r["summary"] for r in second.wait_for(1)] == ["two"]
     finally:
         second.stop()
@@ -76,10 +101,11 @@ def test_plyer_path_works_with_the_test_server(notification_server, dbus_session
 def test_no_session_bus_at_all(monkeypatch):
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
     n = DbusNotifier()
-    assert n.warm_up() is False
-    assert n.notify("x") is None
+    assert wait(n.warm_up) is False
+    assert wait(n.notify, "x") is None
 
 
 def test_plyer_fallback_never_raises(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert PlyerNotifier().notify("x", "y") is None
+    p = PlyerNotifier()
+    assert wait(p.notify, "x", "y") is None

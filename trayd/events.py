@@ -4,7 +4,7 @@ Why: the PC/SC monitor thread is the only producer of hardware facts; the notifi
 tray, the token service and the screen locker each subscribe to what they care about and
 can be switched off on their own (udiskie's pattern). Handlers run in subscription order
 on the thread `dispatch` picks: the agent's bus hands each event to its one loop
-(`trayd.agent.loop.AgentLoop.call_soon`), so every handler runs on the loop thread
+(`trayd.platform.loop.AgentLoop.call_soon`), so every handler runs on the loop thread
 whoever posted; a bus without `dispatch` (pure-logic tests) calls them on the posting
 thread. A handler that raises is logged and the others still run, so one broken feature
 cannot silence the rest. Handlers must be quick: slow work (PKCS#11) goes to a worker.

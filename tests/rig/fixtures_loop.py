@@ -1,4 +1,4 @@
-"""`agent_loop`: the agent's real loop (`trayd.agent.loop.AgentLoop`) running on a thread.
+"""`agent_loop`: the agent's real loop (`trayd.platform.loop.AgentLoop`) running on a thread.
 
 For tests that drive one component without a whole agent: the component gets this loop,
 and its handlers, timers and results run on the loop's thread as in `trayd run`."""
@@ -13,7 +13,7 @@ from rig.timing import GROSS_HANG_S
 
 @pytest.fixture
 def agent_loop():
-    from trayd.agent.loop import AgentLoop
+    from trayd.platform.loop import AgentLoop
 
     loop = AgentLoop()
     thread = threading.Thread(target=loop.run, name="test-agent-loop", daemon=True)

@@ -6,7 +6,7 @@ token service, the IPC server, the root-certificate prompt, the tray) is a `Comp
 built by the composition root (`trayd.agent.composition`) from those parts and added here,
 so each can be missing or broken without taking the others down (udiskie's pattern).
 
-One loop (`trayd.agent.loop`): the bus hands every event to the agent's loop, so every
+One loop (`trayd.platform.loop`): the bus hands every event to the agent's loop, so every
 handler, timer, notification and child-window exit runs on one thread, the main one. It
 runs GTK's loop while a tray icon shows (`set_main_loop_owner`) and the same GLib
 context headless (`AgentLoop.run`). The only other threads block where they must: the
@@ -31,7 +31,7 @@ from trayd import i18n
 from trayd.agent.single_instance import InstanceLock
 from trayd.config import Config
 from trayd.agent.token_model import TokenModel
-from trayd.agent.loop import AgentLoop
+from trayd.platform.loop import AgentLoop
 from trayd.threads import name_os_threads
 from trayd.core.monitor import PcscMonitor
 from trayd.events import CardRemoved, EventBus
@@ -198,7 +198,8 @@ class Agent:
     def _notice_actions(self, notice: Notice) -> list[tuple[str, str]]:
         """What an insert notification offers (the loop).
 
-        Only while a GLib loop runs (the tray's): that loop delivers ActionInvoked.
+        Only while the tray's GTK loop runs: the actions open windows, which need its
+        display.
         「ルート証明書をインストール…」 only before trayd installed any root."""
         from trayd.core import trust_state
         from trayd.i18n import _
@@ -305,6 +306,9 @@ class Agent:
     def _shutdown(self) -> None:
         t0 = time.monotonic()
         self.monitor.stop(timeout=0.5)
+        # Events posted before the stop still reach their handlers; then the loop is ours
+        # alone (nobody iterates it any more) while the components stop.
+        self.loop.flush(0.3)
         stopper = threading.Thread(target=self._stop_components, name="trayd-stop",
                                    daemon=True)
         stopper.start()
@@ -313,6 +317,7 @@ class Agent:
             log.warning("components did not stop in time; exiting anyway")
         self.launcher.stop_all(timeout=0.2)
         self.worker.stop(timeout=0.2)
+        self.loop.close()
         log.info("trayd agent stopped in %.0f ms", (time.monotonic() - t0) * 1000)
 
     def _stop_components(self) -> None:

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from trayd.agent.loop import AgentLoop, Handle
+from trayd.platform.loop import AgentLoop, Handle
 from trayd.agent.notifications import Notify
 from trayd.events import EventBus, TokenIdentified
 from trayd.i18n import _

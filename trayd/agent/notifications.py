@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trayd.agent.loop import AgentLoop
+from trayd.platform.loop import AgentLoop
 from trayd.agent.token_model import Change, ReaderEntry, TokenModel
 from trayd.config import Config
 from trayd.events import (

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from trayd.agent.loop import AgentLoop, Handle
+from trayd.platform.loop import AgentLoop, Handle
 from trayd.agent.notifications import Notify
 from trayd.agent.token_model import TokenModel
 from trayd.config import Config

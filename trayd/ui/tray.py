@@ -4,27 +4,26 @@ Why this shape:
 - The icon is a pystray.Icon (`trayd.ui.tray_indicator`: its AppIndicator backend, else
   its Gtk.StatusIcon one); pystray's `run()` needs the main thread and a GLib loop, so the
   tray is the agent's main-loop owner: `run_main_loop()` blocks in that loop until
-  `stop_main_loop()`. Everything else (PC/SC monitor, PKCS#11 worker, socket) runs on
-  its own threads. Signals reach the agent through `set_wakeup_fd` and its watcher
-  thread, which works while GTK sleeps in C.
+  `stop_main_loop()`. GTK iterates GLib's default context, the agent's one loop
+  (`trayd.platform.loop`): the bus, the notifications, the signal watcher and this tray's
+  handlers all run there, on the main thread; only the PC/SC waiter, the PKCS#11
+  worker and the IPC server block, on their own threads.
 - The icon is shown by theme name (trayd.icons.NAMES) from trayd's hicolor theme: over
   StatusNotifierItem where a watcher runs, else as an XEmbed icon; libayatana moves it
   when a watcher comes or goes.
-- The menu is rebuilt from a `TrayState` (see `trayd.ui.tray_menu`) by a refresher
-  thread woken by each change of the agent's token model (`trayd.ui.tray_model`
-  derives the state from its snapshot: no token service call, no APDU) and queued onto
-  the GTK loop. The GTK thread never waits for a token.
+- The menu is rebuilt from a `TrayState` (see `trayd.ui.tray_menu`) on each change of
+  the agent's token model, on the loop: `trayd.ui.tray_model` derives the state from
+  the model's snapshot (no token service call, no APDU), so the loop never waits for
+  a token.
 - Menu actions open windows through the agent's one launcher
   (`trayd.platform.launcher`: dialogs never run in the agent, a PIN never passes
   through the tray, every window speaks the agent's language).
 - No display, no D-Bus session or no tray host: the agent says so once (log and one
-  notification) and keeps running headless with its notifications.
+  notification), `run_main_loop()` returns and the agent runs the same loop headless.
 """
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -43,8 +42,6 @@ from trayd.ui.tray_menu import Action, Entry, TrayState
 from trayd.ui.tray_model import tray_state
 
 log = logging.getLogger(__name__)
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class TrayComponent:
@@ -70,26 +67,17 @@ class TrayComponent:
         self.backend = "none"
         self.state = TrayState()
         self._applied: tuple[str, str, tuple[Entry, ...]] | None = None
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._loop_done = threading.Event()
-        self._headless_stop = threading.Event()
-        self._ready = threading.Event()
+        self._stopping = False  # set from any thread; a bool write is atomic
+        self._ready = False  # the icon is shown (set on the loop)
         self._unsubscribe: list[Callable[[], None]] = []
-        self._refresher: threading.Thread | None = None
-        self._apply_lock = threading.Lock()
 
     # -- component protocol ---------------------------------------------------------
     def start(self) -> None:
         self._unsubscribe.append(self.model.subscribe(self._on_change))
-        self._refresher = threading.Thread(target=self._refresh_loop, name="tray-refresh",
-                                           daemon=True)
-        self._refresher.start()
-        self._wake.set()
+        self.refresh()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        self._stopping = True
         for unsub in self._unsubscribe:
             unsub()
         self._unsubscribe.clear()
@@ -98,44 +86,33 @@ class TrayComponent:
 
     # -- model -> state ---------------------------------------------------------------
     def _on_change(self, change: Change) -> None:
-        """Runs on the posting thread: wake the refresher, return."""
-        self._wake.set()
-
-    def _refresh_loop(self) -> None:
-        """Rebuild the tray's state and menu after each token-model change, off the GTK thread."""
-        while not self._stopping.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self._stopping.is_set():
-                return
-            try:
-                state = self._collect()
-            except Exception:  # noqa: BLE001 - keep the tray alive; next event retries
-                log.exception("tray: could not collect the token state")
-                continue
-            self.state = state
-            self._apply()
-
-    def _collect(self) -> TrayState:
-        return tray_state(self.model.snapshot(), notifications=self.config.notifications,
-                          root_prompt=self.root_prompt is not None)
+        """A token-model change (the loop): rebuild the menu."""
+        self.refresh()
 
     def loop_running(self) -> bool:
-        """True while the GLib loop runs (it also delivers notification actions)."""
-        return self._ready.is_set() and not self.headless and not self._stopping.is_set()
+        """True while the tray's GTK loop runs (a display: notification actions can open
+        windows)."""
+        return self._ready and not self.headless and not self._stopping
 
     def refresh(self) -> None:
-        """Rebuild the menu soon (after a config change, a child dialog, …)."""
-        self._wake.set()
+        """Rebuild the state and the menu (the loop: after a model change, a config
+        change, a child dialog)."""
+        if self._stopping:
+            return
+        try:
+            self.state = tray_state(self.model.snapshot(),
+                                    notifications=self.config.notifications,
+                                    root_prompt=self.root_prompt is not None)
+        except Exception:  # noqa: BLE001 - keep the tray alive; the next change retries
+            log.exception("tray: could not collect the token state")
+            return
+        self._apply()
 
     # -- state -> indicator ------------------------------------------------------------
     def _apply(self, force: bool = False) -> None:
-        with self._apply_lock:  # the refresher and the loop's start both apply
-            if force:
-                self._applied = None
-            self._apply_locked()
-
-    def _apply_locked(self) -> None:
+        """Show `self.state` if it changed (the loop)."""
+        if force:
+            self._applied = None
         state = self.state
         icon_state = tray_menu.icon_state(state)
         title = tray_menu.tooltip(state)
@@ -147,12 +124,12 @@ class TrayComponent:
         log.info("tray: icon=%s tooltip=%r menu=%s", icon_state, title,
                  [e.text for _d, e in tray_menu.flatten(menu) if not e.separator])
         indicator = self.indicator
-        if indicator is not None and self._ready.is_set():
+        if indicator is not None and self._ready:
             indicator.update(icon_state, title, menu)
 
     # -- actions ------------------------------------------------------------------------
     def perform(self, action: Action) -> None:
-        """Run a menu action. Called on the GTK thread: only quick, non-blocking work."""
+        """Run a menu action. Called on the loop (GTK's): only quick, non-blocking work."""
         log.info("tray: action %s %s", action.kind, " ".join(action.args))
         if action.kind == "ui":
             self.launcher.ui(*action.args, on_exit=lambda _rc: self.refresh())
@@ -160,7 +137,7 @@ class TrayComponent:
             self._toggle_notifications()
         elif action.kind == "root_install":
             # The root prompt shows the セキュリティ警告 (subject + SHA-256) itself, in its
-            # own child dialog, on its own thread; asking again includes declined roots.
+            # own child dialog; asking again includes declined roots.
             if self.root_prompt is not None:
                 for token in self.state.tokens:
                     self.root_prompt.offer_again(token.serial)
@@ -183,19 +160,17 @@ class TrayComponent:
 
     # -- main loop ----------------------------------------------------------------------
     def run_main_loop(self) -> None:
-        """Block on the main thread until `stop_main_loop()`."""
-        if self._stopping.is_set():
+        """Block on the main thread until `stop_main_loop()`; return at once if the icon
+        cannot be shown (the agent then runs the same loop itself)."""
+        if self._stopping:
             return
         try:
             self._run_icon()
         except Exception as exc:  # noqa: BLE001 - no display / D-Bus / toolkit
-            if self._stopping.is_set():
+            if self._stopping:
                 log.debug("tray: error while stopping the icon: %s", exc)
                 return
             self._go_headless(f"{type(exc).__name__}: {exc}")
-            self._run_headless()
-        finally:
-            self._loop_done.set()
 
     def _run_icon(self) -> None:
         if not has_display():
@@ -219,18 +194,22 @@ class TrayComponent:
                  theme or "-", what)
         if not present:
             self._announce_no_tray(_("No system tray was found."))
-        if self._stopping.is_set():
+        if self._stopping:
             return
         indicator.show(tray_menu.icon_state(self.state), tray_menu.tooltip(self.state),
                        tray_menu.build_menu(self.state))
         self.indicator = indicator
 
-        def started(_icon: Any) -> None:  # pystray's setup callback, on its own thread
-            self._ready.set()
+        def shown() -> bool:
+            self._ready = True
             self._apply(force=True)
             log.info("tray: icon shown")
+            return False
 
-        if self._stopping.is_set():  # a stop that came before the indicator existed
+        def started(_icon: Any) -> None:  # pystray's setup callback, on its own thread
+            GLib.idle_add(shown)
+
+        if self._stopping:  # a stop that came before the indicator existed
             return
         indicator.run(started)
 
@@ -255,26 +234,9 @@ class TrayComponent:
         except Exception:  # noqa: BLE001 - the log line above already said it
             log.debug("tray: notification failed", exc_info=True)
 
-    def _run_headless(self) -> None:
-        """No toolkit loop: wait for stop with Python's signal handling intact."""
-        installed: list[tuple[int, Any]] = []
-        if threading.current_thread() is threading.main_thread():
-            for sig in STOP_SIGNALS:
-                prev = signal.getsignal(sig)
-                if prev in (signal.SIG_DFL, signal.default_int_handler, None):
-                    installed.append((sig, prev))
-                    signal.signal(sig, lambda s, _f: self.request_stop())
-        try:
-            while not self._headless_stop.wait(0.5):
-                pass
-        finally:
-            for sig, prev in installed:
-                signal.signal(sig, prev)
-
     def stop_main_loop(self) -> None:
         """Make `run_main_loop()` return (any thread; queued onto the GLib loop)."""
-        self._stopping.set()
-        self._headless_stop.set()
+        self._stopping = True
         indicator = self.indicator
         if indicator is not None:
             indicator.quit()

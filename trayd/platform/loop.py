@@ -152,6 +152,15 @@ class AgentLoop:
         self._loop.quit()
         return GLib.SOURCE_REMOVE
 
+    def close(self) -> None:
+        """Drop what is still queued (the agent stopped: nothing may run in a later loop
+        on the same default context, e.g. the next in-process agent of a test)."""
+        with self._queue_lock:
+            self._queue.clear()
+            source_id, self._idle = self._idle, 0
+        if source_id:
+            GLib.source_remove(source_id)
+
     def running(self) -> bool:
         return self._loop.is_running()
 
