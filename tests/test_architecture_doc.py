@@ -126,6 +126,13 @@ def test_live_agent_threads_are_all_in_the_document(gui_env, dbus_session,
     started = re.findall(r"component (\w+) started", agent.log_text())
     assert started == [c.name for c in gen.components()], started
     # The long-lived ones really run (the table is not a list of names nobody starts).
-    for name in ("trayd-pcsc-moni", "trayd-notify", "ipc-accept", "trayd-signals",
-                 "trayd-pkcs11_0", "ipc-conn:"):
+    blocking = ("trayd-pcsc-moni", "trayd-pkcs11_0", "ipc-accept", "ipc-conn:")
+    for name in blocking:
         assert any(comm.startswith(name) for comm in seen.values()), (name, seen)
+    # One loop: besides it (the main thread) only the blocking waiters have threads —
+    # the PC/SC waiter, the PKCS#11 worker and the IPC server's (a subscribed client
+    # adds its event pusher), plus GLib's own.
+    others = sorted(comm for comm in seen.values()
+                    if comm != main_comm and not comm.startswith(GLIB_THREADS)
+                    and not comm.startswith(blocking + ("ipc-events:",)))
+    assert not others, f"agent threads beyond the loop and the blocking waiters: {others}"
