@@ -8,11 +8,11 @@ it read, `TokenStateChanged`) report become one immutable `Snapshot`; consumers 
 `snapshot()` or subscribe to `Change`s, which carry the snapshot before and after the event
 (the removal notice names the token that just left).
 
-Threads: events arrive on whichever thread posts them (the PC/SC monitor, the PKCS#11
-worker). `apply()` computes the new snapshot under the model's one lock and calls the
-listeners after releasing it, on the posting thread, in subscription order (so a listener
-may read the model or take its own lock without a deadlock; two threads' changes may reach
-a listener in either order, so listeners use `change.after`, not a count of events).
+Threads: in the agent, events arrive on its one loop (the bus dispatches there), in order.
+`apply()` computes the new snapshot under the model's one lock (the IPC server's threads
+read snapshots too) and calls the listeners after releasing it, in subscription order (so
+a listener may read the model without a deadlock); listeners use `change.after`, not a
+count of events.
 Listeners must be quick (hand work to a queue). Snapshots are
 frozen dataclasses and tuples, safe to keep and read from any thread; the
 `CertificateInfo`s inside are shared and must be treated as read-only.
@@ -173,7 +173,8 @@ class TokenModel:
             return self._snapshot
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call `listener(change)` after each event (posting thread); returns unsubscribe."""
+        """Call `listener(change)` after each event (the thread that applied it: the agent's
+        loop); returns unsubscribe."""
         with self._lock:
             self._listeners.append(listener)
 

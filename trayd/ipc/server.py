@@ -137,7 +137,7 @@ class _Connection:
             self._unsubscribe = bus.subscribe(Event, self._on_event)
 
     def _on_event(self, event: Event) -> None:
-        """Runs on the posting thread (PC/SC monitor, worker): never block it."""
+        """Runs on the agent's loop (the bus dispatches there): never block it."""
         if type(event).__name__ not in protocol.EVENT_TYPES or self._events is None:
             return
         try:
