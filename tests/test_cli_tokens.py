@@ -27,7 +27,7 @@ def test_tokens_human_japanese_and_english(trayd_env, epass2003):
     tok = epass2003()
     r = run_trayd("tokens", env=trayd_env)
     assert r.returncode == 0, r.stderr
-    assert "シリアル番号" in r.stdout and tok.serial in r.stdout and "ユーザ PIN の長さ" in r.stdout
+    assert "シリアル番号" in r.stdout and tok.serial in r.stdout and "PIN の最小長" in r.stdout and "未ログイン" in r.stdout
     r = run_trayd("--language", "en", "tokens", env=trayd_env)
     assert "Serial number" in r.stdout and "シリアル" not in r.stdout
 

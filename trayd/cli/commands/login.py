@@ -9,7 +9,7 @@ import argparse
 
 from trayd.cli import pin_input
 from trayd.cli.backend_choice import is_local, open_backend, select_token
-from trayd.cli.commands.tokens import token_rows
+from trayd.token_rows import token_rows
 from trayd.cli.output import add_json_option, print_json, print_table
 from trayd.config import Config
 from trayd.core import pin_policy
