@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from trayd import paths
 from trayd.core.certificates import (colon_hex, extension, not_after, not_before, rfc4514,
-                                     self_signed, signed_by)
+                                     self_signed, serial_hex, signed_by)
 from trayd.errors import NotCertificateAuthority
 from trayd.i18n import _
 
@@ -119,7 +119,7 @@ def facts(der_or_pem: bytes) -> CertFacts:
         ca_flag=bc.ca if bc is not None else None, self_signed=self_signed(cert),
         ski=ski.digest if ski is not None else None,
         aki=aki.key_identifier if aki is not None else None,
-        serial_hex=f"{cert.serial_number:X}",
+        serial_hex=serial_hex(cert.serial_number),
     )
 
 

@@ -15,6 +15,7 @@ import tkinter as tk
 from dataclasses import dataclass
 from tkinter import ttk
 
+from trayd.core.certificates import serial_hex
 from trayd.core.models import CertificateInfo
 from trayd.i18n import _, current_language
 from trayd.ui.dialogs.base import Dialog
@@ -54,15 +55,8 @@ class Field:
 
 
 def hex_pairs(data: bytes) -> str:
-    """Windows' style for serial numbers: lower-case hex pairs, e.g. ``01 a2 ff``."""
+    """Windows' style for hex values: lower-case pairs, e.g. ``01 a2 ff``."""
     return " ".join(f"{b:02x}" for b in data)
-
-
-def serial_bytes(serial: int) -> bytes:
-    """The serial's DER INTEGER content (keeps a leading 00 when the top bit is set)."""
-    length = serial.bit_length() // 8 + 1
-    return serial.to_bytes(length, "big", signed=False) if serial >= 0 else (
-        serial.to_bytes(length, "big", signed=True))
 
 
 def format_time(when: dt.datetime) -> str:
@@ -161,7 +155,7 @@ def certificate_fields(der: bytes | None, info: CertificateInfo | None) -> list[
     if cert is not None:
         version = f"V{cert.version.value + 1}"
         rows.append(Field("version", _("Version"), version, version))
-        sn = hex_pairs(serial_bytes(cert.serial_number))
+        sn = _pairs_from_hex(serial_hex(cert.serial_number))  # as without the DER below
         rows.append(Field("serial", _("Serial number"), sn, sn))
         oid = cert.signature_algorithm_oid
         sig = _SIG.get(getattr(oid, "_name", ""), getattr(oid, "_name", oid.dotted_string))
