@@ -1,4 +1,4 @@
-"""A token's facts as (label, value) rows: the one wording for トークン情報.
+"""A token's facts as (label, value) rows, and a certificate's title: the one wording.
 
 Why one module: the management window's トークン情報 pane, the tray's standalone
 「トークン情報」 dialog and the CLI (`trayd tokens`, `trayd login`) show the same token
@@ -7,6 +7,8 @@ vs two, three words for the login state). Plain data, no toolkit: the UI and the
 both use it.
 """
 from __future__ import annotations
+
+from typing import Protocol
 
 from trayd.core.models import TokenInfo
 from trayd.i18n import _
@@ -53,3 +55,19 @@ def token_rows(t: TokenInfo) -> list[tuple[str, str]]:
     for i, flag in enumerate(flags):
         rows.append((_("Flags") if i == 0 else "", flag))
     return rows
+
+
+class _Named(Protocol):
+    certificate_id: str | None
+    label: str
+    id: str
+
+
+def cert_title(cert: _Named) -> str:
+    """What a menu or tree shows for a certificate (manual §4.3④): its ID (ES…/FC…), with
+    the label when the label adds something (a token's signing and authentication
+    certificates share one ID), else the label, else the CKA_ID."""
+    cid = cert.certificate_id
+    if cid and cert.label and cid not in cert.label:
+        return f"{cid} ({cert.label})"
+    return cid or cert.label or cert.id

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trayd.i18n import _
+from trayd.token_rows import cert_title
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,8 @@ class CertView:
 
     @property
     def title(self) -> str:
-        """What the menu shows for a certificate: its ID (manual §4.3④), else its label."""
-        if self.certificate_id and self.label and self.certificate_id not in self.label:
-            return f"{self.certificate_id} ({self.label})"
-        return self.certificate_id or self.label or self.id
+        """What the menu shows for a certificate (the management tree shows the same)."""
+        return cert_title(self)
 
 
 @dataclass(frozen=True)
