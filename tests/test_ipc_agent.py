@@ -75,3 +75,52 @@ def test_front_end_works_through_the_agent(agent, epass2003, tmp_path: Path):
     log = agent.log_text()
     assert "ipc: pid" in log and "login" in log  # requests were logged at debug level
     assert PIN not in log and WRONG not in log
+
+
+def test_status_shows_what_the_agent_knows_without_asking_the_card(agent, epass2003,
+                                                                    trayd_env):
+    """`trayd status` asks the agent's token model (the socket's `readers` query): the
+    token, its certificates and its login state, and the card sees no APDU for it."""
+    import json
+
+    from rig.trayd_cli import run_trayd
+
+    tok = epass2003(pin=PIN)
+
+    def agent_token():
+        r = run_trayd("status", "--json", env=trayd_env)
+        assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout)
+        entry = next(e for e in out["agent"]["readers"] if e["name"] == tok.reader)
+        return out, entry["token"]
+
+    wait_until(lambda: agent_token()[1], 30, "the agent identified the token")
+    wait_until(lambda: _quiet(tok), 30, "the card idle")  # the agent's own reads are over
+    before = len(tok.apdu_log)
+    out, token = agent_token()
+    human = run_trayd("status", env=trayd_env).stdout
+    assert len(tok.apdu_log) == before, "a status query reached the card"
+    assert out["agent"]["pcsc"] == "up"
+    assert (token["label"], token["logged_in"], token["locked"]) == (tok.label, False, False)
+    labels = {c["label"] for c in token["certificates"]}
+    assert "User Certificate" in labels
+    assert all("der" not in c for c in token["certificates"])
+    assert f"トークン: {tok.label} (シリアル番号 {token['serial']})、未ログイン" in human
+
+    client = connect(timeout=2)
+    assert client is not None
+    with client:
+        client.login(token["serial"], PIN)
+        wait_until(lambda: agent_token()[1]["logged_in"], 30, "the model saw the login")
+        assert "、ログイン中" in run_trayd("status", env=trayd_env).stdout
+        client.logout(token["serial"])
+    r = run_trayd("status", "--json", env={**trayd_env, "TRAYD_NO_AGENT": "1"})
+    assert json.loads(r.stdout)["agent"] is None
+
+
+def _quiet(tok, seconds: float = 1.0) -> bool:
+    import time
+
+    n = len(tok.apdu_log)
+    time.sleep(seconds)
+    return len(tok.apdu_log) == n

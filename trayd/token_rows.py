@@ -27,8 +27,13 @@ FLAG_NAMES = {
 }
 
 
-def state_text(t: TokenInfo) -> str:
-    """ロック / ログイン中 / 未ログイン."""
+class _Stateful(Protocol):
+    locked: bool
+    logged_in: bool
+
+
+def state_text(t: _Stateful) -> str:
+    """ロック / ログイン中 / 未ログイン (a `TokenInfo`, or the agent's view of a token)."""
     if t.locked:
         return _("Locked")
     return _("Logged in") if t.logged_in else _("Logged out")

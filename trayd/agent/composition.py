@@ -57,7 +57,7 @@ def compose(agent: Agent, *, tray: bool = True) -> list[Component]:
     def ipc():
         from trayd.ipc.server import IpcComponent
 
-        return IpcComponent(agent.bus, service)
+        return IpcComponent(agent.bus, service, lambda: agent.model.snapshot().to_json())
 
     def follow():
         from trayd.agent.browser_follow import BrowserFollow

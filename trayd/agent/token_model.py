@@ -90,6 +90,22 @@ class Snapshot:
     def reader(self, name: str) -> ReaderEntry | None:
         return next((r for r in self.readers if r.name == name), None)
 
+    def to_json(self) -> dict:
+        """What the agent knows, for its socket's `readers` query (`trayd status`): every
+        reader as `ReaderInfo.to_json()` plus its token (no DER: the CLI contract)."""
+        state = None if self.service_up is None else (
+            "up" if self.service_up else ("denied" if self.service_denied else "down"))
+        readers = []
+        for entry in self.readers:
+            out = entry.reader.to_json()
+            token = entry.token
+            out["token"] = None if token is None else {
+                "serial": token.serial, "label": token.label,
+                "logged_in": token.logged_in, "locked": token.locked,
+                "certificates": [c.to_json() for c in token.certificates]}
+            readers.append(out)
+        return {"pcsc": state, "readers": readers}
+
     def tokens(self) -> tuple[tuple[ReaderEntry, TokenEntry], ...]:
         """(reader, token) for each identified token that is still in."""
         return tuple((r, r.token) for r in self.readers if r.token is not None)

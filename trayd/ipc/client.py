@@ -114,6 +114,11 @@ class AgentClient:
     def ping(self, timeout: float = 1.0) -> dict[str, Any]:
         return self.call("ping", timeout=timeout)
 
+    def readers(self) -> dict[str, Any]:
+        """What the agent knows about each reader and its token, from its token model (the
+        card is not asked): `{"pcsc": …, "readers": [{…, "token": {…} | None}]}`."""
+        return self.call("readers")
+
     # -- TokenBackend --------------------------------------------------------------
     def list_tokens(self) -> list[TokenInfo]:
         return self.call("list_tokens")

@@ -29,7 +29,7 @@ BACKEND_METHODS = (
     "list_tokens", "token_info", "list_certificates", "certificate_der", "export_certificate",
     "login", "logout", "change_pin",
 )
-METHODS = BACKEND_METHODS + ("ping", "subscribe")
+METHODS = BACKEND_METHODS + ("ping", "subscribe", "readers")
 
 # Events a subscriber receives (what the tray and the management window follow live).
 EVENT_TYPES: dict[str, type[events.Event]] = {

@@ -109,6 +109,10 @@ class _Connection:
         if method == "subscribe":
             self._subscribe()
             return True
+        if method == "readers":  # the agent's token model: nothing is asked of the card
+            if self.server.readers is None:
+                raise errors.UsageError(detail="this server has no token model")
+            return self.server.readers()
         if method not in protocol.BACKEND_METHODS:
             raise errors.UsageError(detail=f"unknown method {method!r}")
         service = self.server.service()
@@ -191,9 +195,13 @@ class AgentSocketServer:
     """The listening socket and its accept thread. Usable without an agent (tests)."""
 
     def __init__(self, service: ServiceProvider, bus: EventBus | None = None,
-                 path: Path | None = None) -> None:
+                 path: Path | None = None,
+                 readers: Callable[[], dict[str, Any]] | None = None) -> None:
+        """`readers()`: what the agent knows about each reader (its token model), for the
+        `readers` request."""
         self.service = service
         self.bus = bus
+        self.readers = readers
         self.path = path or paths.agent_socket()
         self._sock: socket.socket | None = None
         self._wake_r, self._wake_w = -1, -1
@@ -290,15 +298,20 @@ class IpcComponent:
     name = "ipc"
 
     def __init__(self, bus: EventBus, service: TokenBackend | None,
+                 readers: Callable[[], dict[str, Any]] | None = None,
                  path: Path | None = None) -> None:
-        """`service` None: the token component is missing; requests get a typed error."""
+        """`service` None: the token component is missing; requests get a typed error.
+        `readers`: the agent's token model as JSON (`Snapshot.to_json`), answered from
+        memory."""
         self.bus = bus
         self.service = service
+        self.readers = readers
         self.path = path
         self.server: AgentSocketServer | None = None
 
     def start(self) -> None:
-        self.server = AgentSocketServer(lambda: self.service, self.bus, self.path)
+        self.server = AgentSocketServer(lambda: self.service, self.bus, self.path,
+                                        readers=self.readers)
         self.server.start()
 
     def stop(self) -> None:
