@@ -218,7 +218,7 @@ def ensure_theme() -> Path | None:
     root = installed_theme()
     if root is not None:
         return root
-    with _theme_lock:  # the notification worker and the tray may both ask at start
+    with _theme_lock:  # two threads of one process may ask at once
         try:
             write_theme(CHECKOUT_THEME)
         except OSError:

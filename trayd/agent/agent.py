@@ -1,10 +1,11 @@
 """The trayd agent: the PC/SC monitor, notifications and pluggable components.
 
 Why this shape: the agent owns what every part of the long-running process shares: the
-event bus, the monitor thread, the notification worker, the launcher. Everything else (the
-token service, the IPC server, the root-certificate prompt, the tray) is a `Component`
-built by the composition root (`trayd.agent.composition`) from those parts and added here,
-so each can be missing or broken without taking the others down (udiskie's pattern).
+event bus, the loop, the monitor thread, the notification worker, the launcher.
+Everything else (the token service, the IPC server, the root-certificate prompt, the
+tray) is a `Component` built by the composition root (`trayd.agent.composition`) from
+those parts and added here, so each can be missing or broken without taking the others
+down (udiskie's pattern).
 
 One loop (`trayd.platform.loop`): the bus hands every event to the agent's loop, so every
 handler, timer, notification and child-window exit runs on one thread, the main one. It
@@ -57,7 +58,7 @@ class MainLoopOwner(Protocol):
 
     def stop_main_loop(self) -> None: ...  # thread-safe
 
-    def loop_running(self) -> bool: ...  # a GLib loop runs (it delivers notification actions)
+    def loop_running(self) -> bool: ...  # the tray's GTK loop runs (actions can open windows)
 
 
 # Shows the root-certificate warning again for a token (serial, or None: every token).
@@ -180,7 +181,8 @@ class Agent:
             return
         from trayd.platform.screen_lock import lock_screen
 
-        # Its own short thread: a busy notification worker must not delay the lock.
+        # Its own short thread: locking blocks (a D-Bus call, else `loginctl`) and must
+        # not hold up the loop.
         threading.Thread(target=lock_screen, name="trayd-lock", daemon=True).start()
 
     # -- public API ------------------------------------------------------------------
