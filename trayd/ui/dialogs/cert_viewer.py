@@ -155,7 +155,7 @@ def certificate_fields(der: bytes | None, info: CertificateInfo | None) -> list[
     if cert is not None:
         version = f"V{cert.version.value + 1}"
         rows.append(Field("version", _("Version"), version, version))
-        sn = _pairs_from_hex(serial_hex(cert.serial_number))  # as without the DER below
+        sn = _serial_pairs(serial_hex(cert.serial_number))  # as without the DER below
         rows.append(Field("serial", _("Serial number"), sn, sn))
         oid = cert.signature_algorithm_oid
         sig = _SIG.get(getattr(oid, "_name", ""), getattr(oid, "_name", oid.dotted_string))
@@ -192,7 +192,7 @@ def certificate_fields(der: bytes | None, info: CertificateInfo | None) -> list[
         rows.append(Field("thumbprint_sha256", _("Thumbprint (SHA-256)"), sha256, sha256))
     elif info is not None:
         for key, name, value in (("serial", _("Serial number"),
-                                  _pairs_from_hex(info.serial_hex)),
+                                  _serial_pairs(info.serial_hex)),
                                  ("issuer", _("Issuer"), info.issuer),
                                  ("not_before", _("Valid from"), info.not_before),
                                  ("not_after", _("Valid to"), info.not_after),
@@ -206,10 +206,15 @@ def certificate_fields(der: bytes | None, info: CertificateInfo | None) -> list[
     return rows
 
 
-def _pairs_from_hex(text: str | None) -> str | None:
+def _serial_pairs(text: str | None) -> str | None:
+    """The core's `serial_hex` as Windows shows a serial: the DER INTEGER's content bytes
+    (a leading 00 when the top bit is set), in pairs."""
     if not text:
         return None
-    return hex_pairs(bytes.fromhex(text))
+    raw = bytes.fromhex(text)
+    if raw and raw[0] & 0x80:
+        raw = b"\0" + raw
+    return hex_pairs(raw)
 
 
 def _wrap(text: str, width: int = 48) -> str:
