@@ -89,7 +89,7 @@ class LocalTokenService(SlotCache):
             raise E.TokenError(code="closed", detail="token service closed")
         if threading.get_ident() == self._worker_ident:
             return fn(*args)
-        return self._executor.submit(self._operation, fn, *args).result()
+        return self.later(fn, *args).result()
 
     def later(self, method: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
         """Start public method `method(*args)` on the worker and return at once.
@@ -357,7 +357,7 @@ class LocalTokenService(SlotCache):
             work()
             self._closed = True
             return True
-        future = self._executor.submit(self._operation, work)
+        future = self.later(work)
         self._closed = True
         self._executor.shutdown(wait=False)
         try:
