@@ -18,10 +18,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from trayd.platform.loop import AgentLoop, Handle
 from trayd.agent.notifications import Notify
 from trayd.events import EventBus, TokenIdentified
 from trayd.i18n import _
+from trayd.platform.loop import AgentLoop, Handle
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from trayd.platform.loop import AgentLoop
 from trayd.agent.token_model import Change, ReaderEntry, TokenModel
 from trayd.config import Config
 from trayd.events import (
@@ -40,6 +39,7 @@ from trayd.events import (
     TokenIdentified,
 )
 from trayd.i18n import _
+from trayd.platform.loop import AgentLoop
 
 log = logging.getLogger(__name__)
 

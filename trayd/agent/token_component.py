@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from trayd.platform.loop import AgentLoop, Handle
 from trayd.agent.notifications import Notify
 from trayd.agent.token_model import TokenModel
 from trayd.config import Config
@@ -26,6 +25,7 @@ from trayd.errors import TraydError
 from trayd.events import (CardInserted, CardRemoved, CertificatesExpiring, EventBus,
                           ServiceDown, TokenIdentified, TokenStateChanged)
 from trayd.i18n import _
+from trayd.platform.loop import AgentLoop, Handle
 
 log = logging.getLogger(__name__)
 
