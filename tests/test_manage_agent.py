@@ -2,6 +2,7 @@
 socket (one PKCS#11 worker per card), and live updates come from the agent's events."""
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -68,3 +69,62 @@ def test_manage_window_honours_no_agent(epass2003, trayd_agent, ui_app, gui_env)
              "token listed by the window itself")
     maps = Path(f"/proc/{app.proc.pid}/maps").read_text()
     assert "opensc-pkcs11" in maps
+
+
+def _quiet(tok, seconds: float = 1.0) -> bool:
+    n = len(tok.apdu_log)
+    time.sleep(seconds)
+    return len(tok.apdu_log) == n
+
+
+def _agent_token(client, tok) -> dict | None:
+    entry = next((r for r in client.readers()["readers"] if r["name"] == tok.reader), None)
+    return entry["token"] if entry else None
+
+
+def test_manage_window_lists_the_agents_model_without_asking_the_card(
+        epass2003, trayd_agent, ui_app, gui_env):
+    """With the agent, the window's token list is the agent's token model: opening it sends
+    the card nothing, and it follows a wrong PIN and a login made elsewhere (CLI, tray) from
+    the agent's events; the information pane then says what a fresh read of the card says."""
+    from trayd import errors as E
+    from trayd.token_rows import token_rows
+
+    tok = epass2003()
+    agent = trayd_agent()
+    client = wait_agent_socket()
+    try:
+        deadline = time.monotonic() + 30
+        while _agent_token(client, tok) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        token = _agent_token(client, tok)
+        assert token is not None, "the agent never identified the token"
+        assert token["info"]["serial"] == token["serial"]
+        while not _quiet(tok):
+            pass
+        before = len(tok.apdu_log)
+        app = ui_app("manage", env={**gui_env})
+        app.wait(lambda s: any(i.startswith(f"c:{tok.serial}:") for i in tree_iids(s)), 60,
+                 "token listed from the agent's model")
+        assert _quiet(tok, 1.5)
+        assert len(tok.apdu_log) == before, "listing the tokens reached the card"
+
+        with pytest.raises(E.WrongPin):
+            client.login(token["serial"], "00000000")
+        client.login(token["serial"], tok.pin)
+        app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログアウト", 30,
+                 "the window followed the agent's login")
+        info = app.wait(lambda s: s["trees"]["manage.info"]["rows"], 10, "token information")
+        values = {r["text"]: r["values"][0] for r in info}
+        fresh = client.token_info(token["serial"])
+        assert (values["シリアル番号"], values["状態"]) == (fresh.serial, "ログイン中")
+        assert len(info) == len(token_rows(fresh)), (values, fresh)
+        client.logout(token["serial"])
+        app.wait(lambda s: s["widgets"]["manage.login"]["text"] == "ログイン", 30, "logout")
+        assert app.state()["trees"]["manage.info"]["rows"] == []
+        # Every listing was the model's `readers` answer, none a PKCS#11 round.
+        calls = re.findall(rf"ipc: pid {app.proc.pid} -> (\w+)", agent.log_text())
+        assert calls.count("readers") >= 2, calls
+        assert not {"list_tokens", "list_certificates", "token_info"} & set(calls), calls
+    finally:
+        client.close()

@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from trayd.agent.token_model import Change, TokenModel
-from trayd.core.models import CertificateInfo, ReaderInfo
+from trayd.core.models import CertificateInfo, ReaderInfo, TokenInfo
+from trayd.errors import PcscUnavailable
 from trayd.events import (CardInserted, CardRemoved, EventBus, ReaderAdded, ReaderRemoved,
                           ServiceDown, ServiceUp, TokenIdentified, TokenStateChanged)
 from trayd.ipc import protocol
@@ -130,3 +131,42 @@ def test_token_identified_crosses_the_socket_without_the_der():
     assert back.certificates[0].der is None and back.certificates[0].certificate_id == \
         "ES0000000001"
     assert ReaderInfo("R", True, ATR, "ePass2003").to_json()["atr"] == ATR.hex().upper()
+
+
+INFO = TokenInfo(reader="R", slot=0, label="L", serial="S1", manufacturer="EnterSafe",
+                 model="PKCS#15", pin_min=4, pin_max=16, flags=["login_required"])
+
+
+def test_the_model_keeps_the_token_information_and_its_state():
+    """The window's list is the model's (`readers` → `listing_from_readers`): the token's
+    whole `TokenInfo` from identification, its login/lock state as the events say."""
+    model = TokenModel()
+    model.apply(CardInserted(reader="R", atr=ATR, model="ePass2003"))
+    model.apply(TokenIdentified(reader="R", serial="S1", label="L", certificates=(CERT,),
+                                info=INFO))
+    model.apply(TokenStateChanged(serial="S1", logged_in=True))
+    wire = protocol.decode(protocol.encode({"r": model.snapshot().to_json()}))["r"]
+    tokens, certs = protocol.listing_from_readers(wire)
+    assert tokens == [dataclasses.replace(INFO, logged_in=True)]
+    assert certs["S1"][0].certificate_id == "ES0000000001" and certs["S1"][0].der is None
+    model.apply(TokenStateChanged(serial="S1", logged_in=False, locked=True))
+    tokens, _certs = protocol.listing_from_readers(model.snapshot().to_json())
+    assert (tokens[0].logged_in, tokens[0].locked, tokens[0].pin_max) == (False, True, 16)
+    # Identified without `info` (an older event): still listed, from what the entry has.
+    model.apply(CardInserted(reader="Q", atr=ATR, model="ePass2003"))
+    model.apply(TokenIdentified(reader="Q", serial="S2", label="M"))
+    tokens, _certs = protocol.listing_from_readers(model.snapshot().to_json())
+    assert [(t.serial, t.label, t.reader, t.model) for t in tokens][0] == ("S2", "M", "Q",
+                                                                            "ePass2003")
+    # pcscd down: the readers stay in the model, but no token is offered.
+    model.apply(ServiceDown(detail="gone"))
+    with pytest.raises(PcscUnavailable) as err:
+        protocol.listing_from_readers(model.snapshot().to_json())
+    assert not err.value.denied
+
+
+def test_token_information_crosses_the_socket_in_the_event():
+    ev = TokenIdentified(reader="R", serial="S1", label="L", info=INFO)
+    back = protocol.event_from_wire(protocol.decode(protocol.encode(
+        {"event": protocol.event_to_wire(ev)}))["event"])
+    assert back.info == INFO

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from trayd.core.models import CertificateInfo
+from trayd.core.models import CertificateInfo, TokenInfo
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,10 @@ class EventBus:
 
 @dataclass(frozen=True)
 class TokenIdentified(Event):
-    """The token service read the token in `reader` over PKCS#11: label, serial, lock state
-    and its certificates (with their DER), so that nobody has to read them again while it
-    stays in (the agent's token model keeps them; the tray and the root prompt use them)."""
+    """The token service read the token in `reader` over PKCS#11: label, serial, lock state,
+    the whole token information (`info`) and its certificates (with their DER), so that
+    nobody has to read them again while it stays in (the agent's token model keeps them;
+    the tray, the root prompt and the management window use them)."""
 
     reader: str
     serial: str
@@ -125,6 +126,7 @@ class TokenIdentified(Event):
     model: str | None = None
     certificates: tuple[CertificateInfo, ...] = ()
     locked: bool = False
+    info: TokenInfo | None = None
 
 
 @dataclass(frozen=True)

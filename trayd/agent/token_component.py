@@ -150,7 +150,7 @@ class TokenComponent:
         token, certs = found
         self.bus.post(TokenIdentified(reader=reader, serial=token.serial, label=token.label,
                                       model=model, certificates=tuple(certs),
-                                      locked=bool(token.locked)))
+                                      locked=bool(token.locked), info=token))
         due = self.check_expiry(token.serial, certs)
         # Tests wait for this line: reminders of this insertion are queued by now.
         log.debug("token %s in %s identified; %d reminder(s)", token.serial, reader, len(due))

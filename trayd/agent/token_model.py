@@ -6,7 +6,8 @@ copies drifted (a login the tray missed, certificates read twice). Here the fact
 monitor (`CardInserted`, …) and the token service (`TokenIdentified` with the certificates
 it read, `TokenStateChanged`) report become one immutable `Snapshot`; consumers read
 `snapshot()` or subscribe to `Change`s, which carry the snapshot before and after the event
-(the removal notice names the token that just left).
+(the removal notice names the token that just left). Clients of the agent socket (`trayd
+status`, the management window) read it as `Snapshot.to_json()`, the `readers` answer.
 
 Threads: in the agent, events arrive on its one loop (the bus dispatches there), in order.
 `apply()` computes the new snapshot under the model's one lock (the IPC server's threads
@@ -28,7 +29,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from trayd.core.models import CertificateInfo, ReaderInfo
+from trayd.core.models import CertificateInfo, ReaderInfo, TokenInfo
 from trayd.events import (
     CardInserted,
     CardRemoved,
@@ -50,13 +51,27 @@ EVENTS = (ReaderAdded, ReaderRemoved, CardInserted, CardRemoved, TokenIdentified
 
 @dataclass(frozen=True)
 class TokenEntry:
-    """What PKCS#11 read from the token in a reader (known once `TokenIdentified` came)."""
+    """What PKCS#11 read from the token in a reader (known once `TokenIdentified` came).
+
+    `info` is the whole token information as read at identification (versions, PIN
+    lengths, flags), with `logged_in`/`locked` kept current from `TokenStateChanged`; its
+    `tries_left` and PIN flags are as they were at identification (the card is not asked
+    again: a client that shows them after a login asks `token_info`)."""
 
     serial: str
     label: str
     certificates: tuple[CertificateInfo, ...] = ()
     logged_in: bool = False
     locked: bool = False
+    info: TokenInfo | None = None
+
+    def token_info(self, reader: ReaderInfo) -> TokenInfo:
+        """This token as a `TokenInfo` (what the front ends show), current login/lock
+        state; built from the entry alone when identification carried no `info`."""
+        base = self.info or TokenInfo(reader=reader.name, slot=-1, label=self.label,
+                                      serial=self.serial, manufacturer="",
+                                      model=reader.model or "")
+        return dataclasses.replace(base, logged_in=self.logged_in, locked=self.locked)
 
 
 @dataclass(frozen=True)
@@ -92,7 +107,8 @@ class Snapshot:
 
     def to_json(self) -> dict:
         """What the agent knows, for its socket's `readers` query (`trayd status`): every
-        reader as `ReaderInfo.to_json()` plus its token (no DER: the CLI contract)."""
+        reader as `ReaderInfo.to_json()` plus its token, with its `TokenInfo` as `info`
+        (no DER: the CLI contract)."""
         state = None if self.service_up is None else (
             "up" if self.service_up else ("denied" if self.service_denied else "down"))
         readers = []
@@ -102,6 +118,7 @@ class Snapshot:
             out["token"] = None if token is None else {
                 "serial": token.serial, "label": token.label,
                 "logged_in": token.logged_in, "locked": token.locked,
+                "info": token.token_info(entry.reader).to_json(),
                 "certificates": [c.to_json() for c in token.certificates]}
             readers.append(out)
         return {"pcsc": state, "readers": readers}
@@ -155,7 +172,7 @@ def _next(snap: Snapshot, ev: Event) -> Snapshot:
         if reader.model is None and ev.model:
             reader = dataclasses.replace(reader, model=ev.model)
         return _replace(snap, ev.reader, ReaderEntry(reader, TokenEntry(
-            ev.serial, ev.label, tuple(ev.certificates), locked=ev.locked)))
+            ev.serial, ev.label, tuple(ev.certificates), locked=ev.locked, info=ev.info)))
     if isinstance(ev, TokenStateChanged):
         for entry in snap.readers:
             if entry.token is not None and entry.token.serial == ev.serial:

@@ -119,6 +119,12 @@ class AgentClient:
         card is not asked): `{"pcsc": …, "readers": [{…, "token": {…} | None}]}`."""
         return self.call("readers")
 
+    def tokens_and_certificates(self) -> tuple[list[TokenInfo],
+                                               dict[str, list[CertificateInfo]]]:
+        """The tokens present and their certificates, as the agent's token model has them
+        (no card access; `trayd.ui.backend_access.token_listing` is the caller)."""
+        return protocol.listing_from_readers(self.readers())
+
     # -- TokenBackend --------------------------------------------------------------
     def list_tokens(self) -> list[TokenInfo]:
         return self.call("list_tokens")

@@ -121,6 +121,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, CertificateInfo):
         return value.to_json()  # without the DER: clients ask certificate_der
+    if isinstance(value, TokenInfo):
+        return value.to_json()
     return value
 
 
@@ -148,6 +150,8 @@ def event_from_wire(wire: Any) -> events.Event | None:
             value = bytes.fromhex(value)
         elif f.name == "certificates" and cls is events.TokenIdentified:
             value = tuple(_build(CertificateInfo, c) for c in value or () if isinstance(c, dict))
+        elif f.name == "info" and cls is events.TokenIdentified:
+            value = _build(TokenInfo, value) if isinstance(value, dict) else None
         kwargs[f.name] = value
     try:
         return cls(**kwargs)
@@ -188,3 +192,24 @@ def result_from_wire(method: str, wire: Any) -> Any:
 
         return Path(wire)
     return wire
+
+
+def listing_from_readers(wire: Any) -> tuple[list[TokenInfo], dict[str, list[CertificateInfo]]]:
+    """The tokens and their certificates in a `readers` answer (the agent's token model).
+
+    Raises PcscUnavailable while the agent sees pcscd down or refusing it: the model keeps
+    the readers across an outage, but a window must not offer tokens it cannot reach."""
+    state = wire.get("pcsc") if isinstance(wire, dict) else None
+    if state in ("down", "denied"):
+        raise errors.PcscUnavailable(denied=state == "denied")
+    tokens: list[TokenInfo] = []
+    certs: dict[str, list[CertificateInfo]] = {}
+    for reader in (wire or {}).get("readers") or []:
+        token = reader.get("token") if isinstance(reader, dict) else None
+        if not isinstance(token, dict) or not isinstance(token.get("info"), dict):
+            continue
+        info = _build(TokenInfo, token["info"])
+        tokens.append(info)
+        certs[info.serial] = [_build(CertificateInfo, c) for c in token.get("certificates") or []
+                              if isinstance(c, dict)]
+    return tokens, certs

@@ -14,13 +14,40 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from trayd import errors as E
+from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.events import CardRemoved, Event, TokenStateChanged
+from trayd.messages import describe
 
 log = logging.getLogger(__name__)
 
 
 def using_agent(backend: Any) -> bool:
     return hasattr(backend, "subscribe")
+
+
+def token_listing(backend: Any) -> tuple[list[TokenInfo], dict[str, list[CertificateInfo]]]:
+    """The tokens present and their certificates.
+
+    With the agent the answer is its token model (`readers`: no APDU; the `TokenInfo`s are
+    as read at insertion, with the current login/lock state). Without one, the token
+    service reads every token and its certificates now. Raises PcscUnavailable when pcscd
+    is down or refuses us, which is not "no token"."""
+    if using_agent(backend):
+        return backend.tokens_and_certificates()
+    tokens = backend.list_tokens()
+    if not tokens:
+        from trayd.core import pcsc
+
+        pcsc.snapshot()
+    certs: dict[str, list[CertificateInfo]] = {}
+    for t in tokens:
+        try:
+            certs[t.serial] = backend.list_certificates(t.serial)
+        except E.TraydError as exc:
+            log.info("certificates of %s unavailable: %s", t.serial, describe(exc))
+            certs[t.serial] = []
+    return tokens, certs
 
 
 def watch(backend: Any, post: Callable[[Event], None],

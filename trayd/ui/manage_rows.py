@@ -16,3 +16,4 @@ def token_iid(serial: str) -> str:
 
 def cert_iid(serial: str, cert_id: str) -> str:
     return f"c:{serial}:{cert_id}"
+

@@ -7,7 +7,9 @@ buttons on the right — ログイン/ログアウト, 証明書情報, エク�
 
 Why it refreshes by re-listing: insertion, removal and login changes arrive as events
 (from the agent, or from our own PC/SC monitor without one); each schedules one
-re-list on the worker, coalesced, so a burst of events costs one PKCS#11 round.
+re-list on the worker, coalesced. With the agent the list is its token model
+(`backend_access.token_listing`: the card is not asked), and the window keeps nothing
+but what it shows.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from trayd.ui.dialogs.confirm import confirm_exit
 from trayd.ui.dialogs.errors import show_error
 from trayd.ui.dialogs.export_dialog import export_certificate
 from trayd.ui.dialogs.pin_dialog import ask_login
+from trayd.ui.backend_access import token_listing, watch
 from trayd.ui.manage_rows import cert_iid, cert_title, token_iid, token_rows
 from trayd.ui.tk_hook import hook_info, hook_register, hook_tree
 from trayd.ui.tk_root import app_title
@@ -179,8 +182,6 @@ class ManageWindow:
     # ---------------------------------------------------------------- refresh
     def start(self) -> None:
         """First listing, then live updates."""
-        from trayd.ui.backend_access import watch
-
         try:
             self._stop_watch = watch(self.ctx.backend, self._event_from_thread,
                                      on_lost=self._agent_lost)
@@ -214,22 +215,6 @@ class ManageWindow:
         self._refreshing = True
         backend = self.ctx.backend
 
-        def work() -> tuple[list[TokenInfo], dict[str, list[CertificateInfo]]]:
-            tokens = backend.list_tokens()
-            if not tokens:
-                # pcscd down or refusing us (polkit) is not "no token": say which.
-                from trayd.core import pcsc
-
-                pcsc.snapshot()
-            certs: dict[str, list[CertificateInfo]] = {}
-            for t in tokens:
-                try:
-                    certs[t.serial] = backend.list_certificates(t.serial)
-                except E.TraydError as exc:
-                    log.info("certificates of %s unavailable: %s", t.serial, describe(exc))
-                    certs[t.serial] = []
-            return tokens, certs
-
         def done(result: tuple[list[TokenInfo], dict[str, list[CertificateInfo]]]) -> None:
             self._finish_refresh()
             self._apply(*result)
@@ -241,7 +226,8 @@ class ManageWindow:
             self.status.configure(text=describe(exc))
 
         # The first listing shows busy feedback; later ones (after events) run quietly.
-        self.ctx.worker.submit(work, done, failed, background=self._listed_once)
+        self.ctx.worker.submit(lambda: token_listing(backend), done, failed,
+                               background=self._listed_once)
         self._listed_once = True
 
     def _finish_refresh(self) -> None:
