@@ -23,8 +23,8 @@ Fixtures (all function-scoped, so each test starts from a clean desktop):
   `.stop(sig) -> (rc, seconds)`, `.threads()`, `.fds()`, `.pid`); all are stopped at
   teardown. Ready = the monitor logged "PC/SC monitor watching".
 
-In-process D-Bus clients must connect with `dbus.bus.BusConnection(address)` (as
-`trayd.platform.notifier.session_bus()` does): libdbus caches the session address for
+In-process dbus-python clients (the rig's services) must connect with
+`dbus.bus.BusConnection(address)`: libdbus caches the session address for
 the whole process, so `dbus.SessionBus()` would dial the first test's (dead) bus. Run
 code that uses `dbus.SessionBus()` (plyer, …) in a child process.
 

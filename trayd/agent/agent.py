@@ -181,9 +181,7 @@ class Agent:
             return
         from trayd.platform.screen_lock import lock_screen
 
-        # Its own short thread: locking blocks (a D-Bus call, else `loginctl`) and must
-        # not hold up the loop.
-        threading.Thread(target=lock_screen, name="trayd-lock", daemon=True).start()
+        lock_screen()  # asynchronous: the D-Bus call or `loginctl` finishes on the loop
 
     # -- public API ------------------------------------------------------------------
     def add_component(self, component: Component) -> None:
@@ -318,7 +316,7 @@ class Agent:
         if stopper.is_alive():
             log.warning("components did not stop in time; exiting anyway")
         self.launcher.stop_all(timeout=0.2)
-        self.worker.stop(timeout=0.2)
+        self.worker.stop()
         self.loop.close()
         log.info("trayd agent stopped in %.0f ms", (time.monotonic() - t0) * 1000)
 

@@ -110,7 +110,7 @@ class NotificationWorker:
         self.loop.call_soon(self._enqueue, lambda done: self.notifier.warm_up(
             lambda _ok: done()))
 
-    def stop(self, timeout: float = 0.5) -> None:
+    def stop(self) -> None:
         """Drop what is not sent yet and close the connection (after the loop ended)."""
         self._stopping = True
         self._steps.clear()

@@ -24,24 +24,23 @@ def session_bus_names() -> tuple[set[str], set[str]] | None:
             os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"), "bus").exists():
         return None
     try:
-        import dbus
-    except ImportError:
+        from trayd.platform import gdbus
+
+        conn = gdbus.connect_sync()
+    except Exception:  # noqa: BLE001 - no PyGObject, no bus (GLib.Error)
         return None
     try:
-        bus = dbus.SessionBus(private=True)
-    except dbus.DBusException:
-        return None
-    try:
-        proxy = bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus")
-        owned = {str(n) for n in proxy.ListNames(dbus_interface="org.freedesktop.DBus",
-                                                 timeout=5)}
-        activatable = {str(n) for n in proxy.ListActivatableNames(
-            dbus_interface="org.freedesktop.DBus", timeout=5)}
+        args = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
+        owned = set(gdbus.call_sync(conn, *args, "ListNames", "(as)")[0])
+        activatable = set(gdbus.call_sync(conn, *args, "ListActivatableNames", "(as)")[0])
         return owned, activatable
-    except dbus.DBusException:
+    except Exception:  # noqa: BLE001 - GLib.Error
         return None
     finally:
-        bus.close()
+        try:
+            conn.close_sync(None)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 @check("notifications", lambda: _("Notification service"), order=90)

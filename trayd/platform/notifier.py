@@ -21,6 +21,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from trayd.platform import gdbus
+
 log = logging.getLogger(__name__)
 
 BUS_NAME = "org.freedesktop.Notifications"
@@ -28,31 +30,6 @@ OBJECT_PATH = "/org/freedesktop/Notifications"
 INTERFACE = BUS_NAME
 NOTIFY_SIGNATURE = "susssasa{sv}i"
 CALL_TIMEOUT = 5.0  # seconds; a hung server's notices give up after this, not D-Bus's 25 s
-
-
-def session_bus():
-    """A new private dbus-python connection to the session bus named by the environment
-    *now* (screen lock). libdbus caches the session address per process, so a process
-    whose DBUS_SESSION_BUS_ADDRESS changed would keep dialling a dead bus."""
-    import os
-
-    import dbus
-    import dbus.bus
-
-    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
-    if address:
-        return dbus.bus.BusConnection(address)
-    return dbus.SessionBus(private=True)
-
-
-def session_address(address: str | None = None) -> str:
-    """The session bus named by the environment *now* (GDBus, like `session_bus`)."""
-    import os
-
-    from gi.repository import Gio
-
-    return address or os.environ.get("DBUS_SESSION_BUS_ADDRESS") or \
-        Gio.dbus_address_get_for_bus_sync(Gio.BusType.SESSION, None)
 
 
 ActionCallback = Callable[[int, str], None]
@@ -124,26 +101,13 @@ class DbusNotifier:
 
     def _connect(self, done: Callable[[bool], None]) -> None:
         """Open the connection, subscribe to ActionInvoked, ask who the server is."""
-        from gi.repository import Gio
-
-        try:
-            address = session_address(self.address)
-        except Exception as exc:  # noqa: BLE001 - no session bus at all
-            self._conn = None
-            self._trouble("connect", exc)
-            done(False)
-            return
-        flags = (Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
-                 | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION)
-
-        def opened(_source: Any, result: Any) -> None:
-            try:
-                self._conn = Gio.DBusConnection.new_for_address_finish(result)
-            except Exception as exc:  # noqa: BLE001
+        def opened(conn: Any, error: BaseException | None) -> None:
+            if error is not None:
                 self._conn = None
-                self._trouble("connect", exc)
+                self._trouble("connect", error)
                 done(False)
                 return
+            self._conn = conn
             # Signals are dispatched in the main context of the subscribing thread: the
             # default one, the agent's loop.
             self._subscription = self._conn.signal_subscribe(
@@ -165,7 +129,7 @@ class DbusNotifier:
                       ", ".join(self.capabilities))
             done(True)
 
-        Gio.DBusConnection.new_for_address(address, flags, None, None, opened)
+        gdbus.connect(opened, self.address)
 
     def _on_signal(self, _conn: Any, _sender: str, _path: str, _iface: str, _name: str,
                    params: Any, *_data: Any) -> None:
@@ -245,7 +209,7 @@ class DbusNotifier:
 
 
 class PlyerNotifier:
-    """Fallback without dbus-python: plyer's facade (notify-send; no ids, no updates)."""
+    """Fallback without PyGObject: plyer's facade (notify-send; no ids, no updates)."""
 
     def __init__(self, app_name: str = "trayd") -> None:
         self.app_name = app_name
