@@ -76,6 +76,9 @@ def test_lock_sequence_max_tries_10(trayd_env, epass2003):
     assert tok.tries_left == 1
     r = run_trayd("login", "--pin-stdin", env=trayd_env, input="99999999\n")
     assert r.returncode == 6 and "--yes" in r.stderr
+    # The PIN dialogs' own warning (messages.last_try_warning), then how to go on.
+    assert ("この PIN も間違っていると、トークンがロックされ、以降ご利用できなくなります。"
+            " それでも試す場合は --yes を付けてください。") in r.stderr
     assert tok.tries_left == 1 and verifies(tok) == 9  # the locking try was not sent
     r = run_trayd("login", "--pin-stdin", "--yes", env=trayd_env, input="99999999\n")
     assert r.returncode == 5 and "ロック" in r.stderr
@@ -132,6 +135,7 @@ def _run_on_pty(args, env, answers, timeout=60.0):
         os.execve(TRAYD[0], [*TRAYD, *args], env)
     shown = b""
     pending = list(answers)
+    answered = 0
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
@@ -144,9 +148,13 @@ def _run_on_pty(args, env, answers, timeout=60.0):
                 if not chunk:
                     break
                 shown += chunk
-            if pending and (shown.rstrip().endswith(b":") or shown.rstrip().endswith(b"]")):
+            # Answer each prompt once, when it is on screen (getpass flushes typed-ahead
+            # input, so an answer sent before its prompt would be lost).
+            fresh = shown[answered:].rstrip()
+            if pending and (fresh.endswith(b":") or fresh.endswith(b"]")):
                 os.write(fd, pending.pop(0).encode() + b"\n")
                 shown += b"\n"
+                answered = len(shown)
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(fd)
@@ -170,4 +178,5 @@ def test_interactive_last_try_question(trayd_env, epass2003, home):
     assert r.returncode == 4
     code, shown = _run_on_pty(["login"], trayd_env, ["99999999", "n"])
     assert code == 6, shown  # said no: nothing sent
+    assert "以降ご利用できなくなります。" in shown and "続行しますか？ [y/N]" in shown, shown
     assert tok.tries_left == 1 and not tok.locked

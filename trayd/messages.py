@@ -73,9 +73,7 @@ def describe(err: BaseException) -> str:
         return _("Cancelled.")
     if isinstance(err, E.ConfirmationRequired):
         if err.reason == "last_try":
-            return _(
-                "The next wrong PIN will lock the token. Confirm with --yes to try anyway."
-            )
+            return last_try_warning() + " " + _("Confirm with --yes to try anyway.")
         if err.reason == "weak_pin":
             return _("The new PIN is weak (strength: low). Confirm with --yes to use it anyway.")
         return _("Confirmation is required.")
@@ -124,6 +122,17 @@ def pin_locked_text() -> str:
     return _("The token is locked because a wrong PIN was entered too many times in a row.\n"
              "A locked USB token can no longer be used.\n"
              "Please contact the certificate issuer.")
+
+
+def last_try_warning() -> str:
+    """The one warning before the last try (the PIN dialogs' question, the CLI's question
+    and its refusal without --yes; manual §4.2 ※)."""
+    return _("If this PIN is wrong too, the token will be locked and can no longer be used.")
+
+
+def last_try_question() -> str:
+    """The warning as a yes/no question (dialogs, the CLI on a terminal)."""
+    return last_try_warning() + "\n" + _("Do you want to continue?")
 
 
 def _token_error(err: E.TokenError) -> str:

@@ -56,14 +56,13 @@ def interactive(from_stdin: bool) -> bool:
 def confirm(question: str) -> bool:
     """Ask a yes/no question on the terminal (default no)."""
     try:
-        with open("/dev/tty", "r+", encoding="utf-8", errors="replace") as tty:
-            tty.write(f"{question} [y/N] ")
-            tty.flush()
-            answer = tty.readline().strip().lower()
+        # Two streams: a text file opened "r+" must be seekable, and a terminal is not.
+        with open("/dev/tty", "w", encoding="utf-8") as out, \
+                open("/dev/tty", encoding="utf-8", errors="replace") as inp:
+            out.write(f"{question} [y/N] ")
+            out.flush()
+            answer = inp.readline().strip().lower()
     except OSError:
         return False
     return answer in ("y", "yes", "はい")
 
-
-def last_try_question() -> str:
-    return _("The next wrong PIN will lock the token for good. Try this PIN anyway?")

@@ -13,6 +13,7 @@ from trayd.config import Config
 from trayd.core import pin_policy
 from trayd.errors import Cancelled, ConfirmationRequired
 from trayd.i18n import _
+from trayd.messages import last_try_question
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         except ConfirmationRequired as err:
             if err.reason != "last_try" or not pin_input.interactive(args.pin_stdin):
                 raise
-            if not pin_input.confirm(pin_input.last_try_question()):
+            if not pin_input.confirm(last_try_question()):
                 raise Cancelled(what="change_pin") from None
             backend.change_pin(token.serial, current, new, confirm_weak=True,
                                confirm_last_try=True)

@@ -9,12 +9,13 @@ import argparse
 
 from trayd.cli import pin_input
 from trayd.cli.backend_choice import is_local, open_backend, select_token
-from trayd.token_rows import token_rows
 from trayd.cli.output import add_json_option, print_json, print_table
 from trayd.config import Config
 from trayd.core import pin_policy
 from trayd.errors import Cancelled, ConfirmationRequired
 from trayd.i18n import _
+from trayd.messages import last_try_question
+from trayd.token_rows import token_rows
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         except ConfirmationRequired:
             if not pin_input.interactive(args.pin_stdin):
                 raise
-            if not pin_input.confirm(pin_input.last_try_question()):
+            if not pin_input.confirm(last_try_question()):
                 raise Cancelled(what="login") from None
             info = backend.login(token.serial, pin, confirm_last_try=True)
         finally:

@@ -33,6 +33,7 @@ def wrap_text(text: str, widget: tk.Misc, max_px: int, font: str = "TkDefaultFon
     f = tkfont.nametofont(font, root=widget)
     out: list[str] = []
     for line in text.split("\n"):
+        broken = False
         while line and f.measure(line) > max_px:
             cut = len(line)
             while cut > 1 and f.measure(line[:cut]) > max_px:
@@ -46,7 +47,9 @@ def wrap_text(text: str, widget: tk.Misc, max_px: int, font: str = "TkDefaultFon
                 cut = space + 1
             out.append(line[:cut].rstrip())
             line = line[cut:]
-        out.append(line)
+            broken = True
+        if line or not broken:  # kinsoku may have taken the line's last character
+            out.append(line)
     return "\n".join(out)
 
 

@@ -12,8 +12,7 @@ import tkinter as tk
 from trayd import errors as E
 from trayd.core import pin_counter
 from trayd.core.models import TokenInfo
-from trayd.i18n import _
-from trayd.messages import describe, pin_locked_text, wrong_pin_text
+from trayd.messages import describe, last_try_question, pin_locked_text, wrong_pin_text
 from trayd.ui.dialogs.base import ask_yes_no, message
 
 
@@ -38,12 +37,8 @@ def show_locked(parent: tk.Misc) -> None:
 
 def confirm_last_try(parent: tk.Misc) -> bool:
     """The warning before the last try; True only on an explicit 「はい」."""
-    return ask_yes_no(
-        parent,
-        _("If this PIN is wrong too, the token will be locked and can no longer be used.\n"
-          "Do you want to continue?"),
-        kind="warning", default_yes=False, name="lastTry",
-    )
+    return ask_yes_no(parent, last_try_question(), kind="warning", default_yes=False,
+                      name="lastTry")
 
 
 def show_error(parent: tk.Misc, err: BaseException) -> None:
