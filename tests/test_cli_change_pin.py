@@ -1,7 +1,7 @@
 """`trayd change-pin` (§4.5): current, new, re-entry; policy first, strength, weak needs --yes."""
 from __future__ import annotations
 
-from rig.trayd_cli import run_trayd
+from rig.trayd_cli import run_on_pty, run_trayd
 
 PIN = "12345678"
 STRONG = "Xk7#pQ2m"
@@ -62,3 +62,16 @@ def test_token_pulled_during_pin_change(trayd_env, epass2003):
     assert tok.pulled.is_set()
     assert r.returncode == 1 and "ユーザ PIN 変更中にトークンが外されました" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_weak_pin_question_on_the_terminal(trayd_env, epass2003):
+    """On a terminal the weak-PIN question is asked (y/N): no keeps the PIN, yes changes it."""
+    tok = epass2003()
+    code, shown = run_on_pty(["change-pin"], trayd_env, [PIN, "11112222", "11112222", "n"])
+    assert code == 6, shown
+    assert "新しい PIN の強度は「低」です。このまま使用しますか？ [y/N]" in shown, shown
+    assert tok.pin_matches(PIN)
+    code, shown = run_on_pty(["change-pin"], trayd_env, [PIN, "11112222", "11112222", "y"])
+    assert code == 0, shown
+    assert tok.pin_matches("11112222")
+    assert PIN not in shown and "11112222" not in shown  # nothing typed was echoed

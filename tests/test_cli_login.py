@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from rig.trayd_cli import run_trayd
+from rig.trayd_cli import run_on_pty, run_trayd
 
 PIN = "12345678"
 
@@ -120,50 +120,9 @@ def test_max_tries_from_config(trayd_env, epass2003, home):
     assert r.returncode == 4 and "1 回 / 3 回" in r.stderr  # the count restarted
 
 
-def _run_on_pty(args, env, answers, timeout=60.0):
-    """Run trayd with a pseudo-terminal as its controlling terminal; type `answers` at
-    each prompt. Returns (exit status, everything the terminal showed)."""
-    import os
-    import pty
-    import select
-    import time
-
-    from rig.trayd_cli import TRAYD
-
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.execve(TRAYD[0], [*TRAYD, *args], env)
-    shown = b""
-    pending = list(answers)
-    answered = 0
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                shown += chunk
-            # Answer each prompt once, when it is on screen (getpass flushes typed-ahead
-            # input, so an answer sent before its prompt would be lost).
-            fresh = shown[answered:].rstrip()
-            if pending and (fresh.endswith(b":") or fresh.endswith(b"]")):
-                os.write(fd, pending.pop(0).encode() + b"\n")
-                shown += b"\n"
-                answered = len(shown)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
-
-
 def test_interactive_prompt_does_not_echo(trayd_env, epass2003):
     tok = epass2003()
-    code, shown = _run_on_pty(["login"], trayd_env, [PIN])
+    code, shown = run_on_pty(["login"], trayd_env, [PIN])
     assert code == 0, shown
     assert "ユーザ PIN:" in shown and "ログインしました" in shown
     assert PIN not in shown  # typed without echo
@@ -176,7 +135,7 @@ def test_interactive_last_try_question(trayd_env, epass2003, home):
     (home / ".config/trayd/config.toml").write_text("max_pin_tries = 2\n")
     r = run_trayd("login", "--pin-stdin", env=trayd_env, input="99999999\n")
     assert r.returncode == 4
-    code, shown = _run_on_pty(["login"], trayd_env, ["99999999", "n"])
+    code, shown = run_on_pty(["login"], trayd_env, ["99999999", "n"])
     assert code == 6, shown  # said no: nothing sent
     assert "以降ご利用できなくなります。" in shown and "続行しますか？ [y/N]" in shown, shown
     assert tok.tries_left == 1 and not tok.locked
