@@ -14,6 +14,10 @@ this process); the clock stops when the contestant has the certificate list:
   doing what the agent does on CardInserted: `read_reader()` = token info and every
   certificate parsed, in one slot scan — what the tray and the management window show.
 
+While the agent runs, one more table: what one listing of the management window costs
+with the token in (its `readers` query of the agent's token model, against the
+`list_tokens` + `list_certificates` round it made before).
+
 Contestants run one after the other (2 shared CPUs: no competition within a block).
 `--quick` runs fewer rounds.
 """
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         tok.insert()
         clock = PresenceClock(tok.reader)
         results: dict[str, list[float]] = {}
+        listing: dict[str, list[float]] = {}
         print(f"rounds: {rounds}; token {tok.reader}, serial {tok.serial}, SM {tok.sm}")
         results["pkcs11-tool -O (process)"] = measure(
             "pkcs11-tool", rounds, tok, clock, lambda: run_pkcs11_tool(env))
@@ -148,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["trayd certs --json (process, agent running)"] = measure(
                     "trayd certs via agent", rounds, tok, clock,
                     lambda: run_trayd_cli(agent_env))
+                listing = measure_listing(agent_env, 10 * rounds)
             else:
                 print("  (agent did not start: no via-agent figures)")
         finally:
@@ -188,7 +194,55 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:50} {med:7.0f}ms {min(times):6.0f}ms {max(times):6.0f}ms "
               f"{med / base:9.2f}x")
     print("target: <= 1.10 x pkcs11-tool -O")
+    if listing:
+        print()
+        print(f"{'token in, agent running: one management-window listing':60} {'median':>8} "
+              f"{'max':>7}")
+        for name, times in listing.items():
+            print(f"{name:60} {statistics.median(times):6.2f}ms {max(times):6.2f}ms")
     return 0
+
+
+def measure_listing(env: dict[str, str], calls: int) -> dict[str, list[float]]:
+    """What one refresh of the management window costs while the agent runs: the token
+    model's `readers` answer (what the window asks now) against the PKCS#11 round over the
+    socket it used to make (`list_tokens` + `list_certificates` per token)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        from trayd.ipc.client import connect
+
+        client = connect(timeout=2)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if client is None:
+        print("  (agent socket did not answer: no listing figures)")
+        return {}
+
+    def pkcs11_round() -> int:
+        tokens = client.list_tokens()
+        return sum(len(client.list_certificates(t.serial)) for t in tokens)
+
+    def model() -> int:
+        _tokens, certs = client.tokens_and_certificates()
+        return sum(len(c) for c in certs.values())
+
+    out: dict[str, list[float]] = {}
+    with client:
+        deadline = time.monotonic() + 10
+        while model() < 2 and time.monotonic() < deadline:  # identified after the insertion
+            time.sleep(0.1)
+        for name, fn in (("list_tokens + list_certificates over the socket (before)",
+                          pkcs11_round), ("readers: the agent's token model (now)", model)):
+            times = []
+            for _ in range(calls):
+                t0 = time.monotonic()
+                if fn() < 2:
+                    raise RuntimeError(f"{name}: fewer than 2 certificates")
+                times.append((time.monotonic() - t0) * 1000)
+            out[name] = times
+    return out
 
 
 if __name__ == "__main__":

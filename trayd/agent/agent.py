@@ -27,15 +27,15 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from trayd.agent.notifications import NotificationPolicy, NotificationWorker, Notice
 from trayd import i18n
+from trayd.agent.notifications import NotificationPolicy, NotificationWorker, Notice
 from trayd.agent.single_instance import InstanceLock
-from trayd.config import Config
 from trayd.agent.token_model import TokenModel
-from trayd.platform.loop import AgentLoop
-from trayd.threads import name_os_threads
+from trayd.config import Config
 from trayd.core.monitor import PcscMonitor
 from trayd.events import CardRemoved, EventBus
+from trayd.platform.loop import AgentLoop
+from trayd.threads import name_os_threads
 
 log = logging.getLogger(__name__)
 

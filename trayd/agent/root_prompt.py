@@ -32,8 +32,8 @@ from pathlib import Path
 from trayd import paths
 from trayd.agent.browser_follow import BrowserFollow
 from trayd.agent.notifications import Notify
-from trayd.config import Config
 from trayd.agent.token_model import Change, TokenModel
+from trayd.config import Config
 from trayd.core import trust_roots, trust_state
 from trayd.core.models import CertificateInfo
 from trayd.core.trust_roots import CertFacts
@@ -237,8 +237,8 @@ class RootPrompt:
         trust_state.forget_declined(cert.sha256)
         log.info("root prompt: %s installed in %d database(s)", cert.sha256[:16], len(changes))
         self.notify(_("Root certificate installed"),
-                          _('"{name}" is now trusted by your web browsers.').format(
-                              name=cert.common_name), "present")
+                    _('"{name}" is now trusted by your web browsers.').format(
+                        name=cert.common_name), "present")
 
     def _cert_file(self, cert: CertFacts) -> Path:
         """The public certificate for the dialog child (PEM, in the private runtime dir)."""

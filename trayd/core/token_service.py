@@ -34,9 +34,9 @@ from trayd.core import (certificates, ckr, coexistence, export, opensc_version, 
 from trayd.core.models import CertificateInfo, TokenInfo
 from trayd.core.pin_counter import PinFailureCounter
 from trayd.core.pkcs11_module import RawModule, ckr_name, find_module
-from trayd.threads import name_os_thread
 from trayd.core.slot_cache import (  # noqa: F401 - re-exported for callers and tests
     TOKEN_FLAGS, SlotCache, _Slot, reader_matches, same_serial)
+from trayd.threads import name_os_thread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

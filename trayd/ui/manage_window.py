@@ -25,13 +25,13 @@ from trayd.events import Event
 from trayd.files import FileLock
 from trayd.i18n import _
 from trayd.messages import describe
+from trayd.ui.backend_access import token_listing, watch
 from trayd.ui.dialogs.cert_viewer import show_certificate
 from trayd.ui.dialogs.change_pin_dialog import ask_change_pin
 from trayd.ui.dialogs.confirm import confirm_exit
 from trayd.ui.dialogs.errors import show_error
 from trayd.ui.dialogs.export_dialog import export_certificate
 from trayd.ui.dialogs.pin_dialog import ask_login
-from trayd.ui.backend_access import token_listing, watch
 from trayd.ui.manage_rows import cert_iid, cert_title, token_iid, token_rows
 from trayd.ui.tk_hook import hook_info, hook_register, hook_tree
 from trayd.ui.tk_root import app_title

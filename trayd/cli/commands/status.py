@@ -14,8 +14,8 @@ from trayd.cli.output import add_json_option, print_json
 from trayd.config import Config
 from trayd.core import pcsc
 from trayd.errors import PcscUnavailable, TraydError
-from trayd.ipc.client import NO_AGENT_ENV, connect
 from trayd.i18n import _
+from trayd.ipc.client import NO_AGENT_ENV, connect
 from trayd.token_rows import state_text
 
 
