@@ -56,7 +56,6 @@ class Launcher:
         self._watch_child = watch_child
         self._lock = threading.Lock()
         self._children: dict[tuple[str, ...], subprocess.Popen] = {}
-        self._stopping = threading.Event()
 
     def child_env(self) -> dict[str, str]:
         env = dict(self._env if self._env is not None else os.environ)
@@ -99,9 +98,9 @@ class Launcher:
                              name=f"reap:{proc.pid}", daemon=True).start()
         return proc
 
-    def run(self, *command: str, stop: threading.Event | None = None) -> int | None:
-        """Open window `command` and wait for its exit code (None: could not start, or
-        `stop` was set / the launcher stopped, which closes the window)."""
+    def run(self, *command: str) -> int | None:
+        """Open window `command` and wait for its exit code (None: it could not start).
+        For the CLI, which has nothing else to do meanwhile: a plain blocking wait."""
         key = tuple(command)
         proc = self._popen(self.argv(key), key)
         if proc is None:
@@ -109,15 +108,7 @@ class Launcher:
         with self._lock:
             self._children[key] = proc
         try:
-            while True:
-                try:
-                    rc = proc.wait(0.1)
-                    break
-                except subprocess.TimeoutExpired:
-                    if self._stopping.is_set() or (stop is not None and stop.is_set()):
-                        proc.terminate()
-                        proc.wait(2)
-                        return None
+            rc = proc.wait()
             log.info("launcher: %s exited with %d", _show(key), rc)
             return rc
         finally:
@@ -163,7 +154,6 @@ class Launcher:
 
     def stop_all(self, timeout: float = 2.0) -> None:
         """Close every child (agent shutdown): SIGTERM, then SIGKILL after `timeout`."""
-        self._stopping.set()
         with self._lock:
             procs = list(self._children.values())
         for p in procs:
