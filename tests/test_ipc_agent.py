@@ -95,7 +95,7 @@ def test_status_shows_what_the_agent_knows_without_asking_the_card(agent, epass2
         return out, entry["token"]
 
     wait_until(lambda: agent_token()[1], 30, "the agent identified the token")
-    wait_until(lambda: _quiet(tok), 30, "the card idle")  # the agent's own reads are over
+    wait_until(tok.quiet_for, 30, "the card idle")  # the agent's own reads are over
     before = len(tok.apdu_log)
     out, token = agent_token()
     human = run_trayd("status", env=trayd_env).stdout
@@ -116,11 +116,3 @@ def test_status_shows_what_the_agent_knows_without_asking_the_card(agent, epass2
         client.logout(token["serial"])
     r = run_trayd("status", "--json", env={**trayd_env, "TRAYD_NO_AGENT": "1"})
     assert json.loads(r.stdout)["agent"] is None
-
-
-def _quiet(tok, seconds: float = 1.0) -> bool:
-    import time
-
-    n = len(tok.apdu_log)
-    time.sleep(seconds)
-    return len(tok.apdu_log) == n

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rig.fixtures_ui import tree_iids
+from rig.tray_driver import wait_until
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(240)]
 
@@ -71,12 +72,6 @@ def test_manage_window_honours_no_agent(epass2003, trayd_agent, ui_app, gui_env)
     assert "opensc-pkcs11" in maps
 
 
-def _quiet(tok, seconds: float = 1.0) -> bool:
-    n = len(tok.apdu_log)
-    time.sleep(seconds)
-    return len(tok.apdu_log) == n
-
-
 def _agent_token(client, tok) -> dict | None:
     entry = next((r for r in client.readers()["readers"] if r["name"] == tok.reader), None)
     return entry["token"] if entry else None
@@ -94,19 +89,15 @@ def test_manage_window_lists_the_agents_model_without_asking_the_card(
     agent = trayd_agent()
     client = wait_agent_socket()
     try:
-        deadline = time.monotonic() + 30
-        while _agent_token(client, tok) is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        token = _agent_token(client, tok)
-        assert token is not None, "the agent never identified the token"
+        token = wait_until(lambda: _agent_token(client, tok), 30,
+                           "the agent identified the token")
         assert token["info"]["serial"] == token["serial"]
-        while not _quiet(tok):
-            pass
+        wait_until(tok.quiet_for, 30, "the card idle")  # the agent's own reads are over
         before = len(tok.apdu_log)
         app = ui_app("manage", env={**gui_env})
         app.wait(lambda s: any(i.startswith(f"c:{tok.serial}:") for i in tree_iids(s)), 60,
                  "token listed from the agent's model")
-        assert _quiet(tok, 1.5)
+        assert tok.quiet_for(1.5)
         assert len(tok.apdu_log) == before, "listing the tokens reached the card"
 
         with pytest.raises(E.WrongPin):

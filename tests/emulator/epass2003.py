@@ -205,6 +205,13 @@ class Epass2003:
         """(command, response) as on the wire (SM-wrapped when SM is on)."""
         return self.card.apdu_log
 
+    def quiet_for(self, seconds: float = 1.0) -> bool:
+        """Whether the card saw no APDU during the next `seconds` (a client's own reads
+        are over before a test measures what comes after)."""
+        n = len(self.apdu_log)
+        time.sleep(seconds)
+        return len(self.apdu_log) == n
+
     @property
     def plain_log(self) -> list[tuple[bytes, bytes]]:
         """(command, response) after unwrapping SM: plain INS, data and SW."""

@@ -54,9 +54,11 @@ class TokenEntry:
     """What PKCS#11 read from the token in a reader (known once `TokenIdentified` came).
 
     `info` is the whole token information as read at identification (versions, PIN
-    lengths, flags), with `logged_in`/`locked` kept current from `TokenStateChanged`; its
-    `tries_left` and PIN flags are as they were at identification (the card is not asked
-    again: a client that shows them after a login asks `token_info`)."""
+    lengths, flags); `token_info()` gives it with `logged_in`/`locked` as
+    `TokenStateChanged` left them. Its `tries_left` and PIN flags stay as read at
+    identification: the card is not asked again (OpenSC reports no low-count or final-try
+    flag at insertion, and a successful login clears them; `test_manage_agent` compares
+    the window's pane with a fresh `token_info` after a wrong PIN and a login)."""
 
     serial: str
     label: str

@@ -37,10 +37,7 @@ def session_bus_names() -> tuple[set[str], set[str]] | None:
     except Exception:  # noqa: BLE001 - GLib.Error
         return None
     finally:
-        try:
-            conn.close_sync(None)
-        except Exception:  # noqa: BLE001
-            pass
+        gdbus.close(conn, wait=True)
 
 
 @check("notifications", lambda: _("Notification service"), order=90)

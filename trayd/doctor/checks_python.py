@@ -16,7 +16,8 @@ from trayd.i18n import _
 # (import name, distribution name, needed for)
 REQUIRED = (("smartcard", "pyscard"), ("pkcs11", "python-pkcs11"),
             ("cryptography", "cryptography"))
-OPTIONAL = (("PIL", "Pillow"), ("gi", "PyGObject"), ("plyer", "plyer"), ("pystray", "pystray"), ("tkinter", "tkinter"))
+OPTIONAL = (("PIL", "Pillow"), ("gi", "PyGObject"), ("plyer", "plyer"),
+            ("pystray", "pystray"), ("tkinter", "tkinter"))
 
 
 def _version(module: str, dist: str) -> str | None:

@@ -204,7 +204,7 @@ def listing_from_readers(wire: Any) -> tuple[list[TokenInfo], dict[str, list[Cer
         raise errors.PcscUnavailable(denied=state == "denied")
     tokens: list[TokenInfo] = []
     certs: dict[str, list[CertificateInfo]] = {}
-    for reader in (wire or {}).get("readers") or []:
+    for reader in (wire.get("readers") if isinstance(wire, dict) else None) or []:
         token = reader.get("token") if isinstance(reader, dict) else None
         if not isinstance(token, dict) or not isinstance(token.get("info"), dict):
             continue

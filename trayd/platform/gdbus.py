@@ -73,10 +73,16 @@ def call_sync(conn: Any, name: str, path: str, interface: str, method: str,
     return value.unpack() if value is not None else ()
 
 
-def close(conn: Any) -> None:
-    """Close without waiting (the flush finishes on the main context)."""
+def close(conn: Any, wait: bool = False) -> None:
+    """Close the connection; errors (already gone) are ignored. Without `wait` the flush
+    finishes on the main context (the agent's loop); `wait` closes now, for callers whose
+    loop has ended or who have none (the notifier at shutdown, `doctor`)."""
     try:
-        if not conn.is_closed():
+        if conn.is_closed():
+            return
+        if wait:
+            conn.close_sync(None)
+        else:
             conn.close(None, None, None)
     except Exception:  # noqa: BLE001 - already gone
         pass

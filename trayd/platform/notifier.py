@@ -201,9 +201,9 @@ class DbusNotifier:
             try:
                 if self._subscription:
                     self._conn.signal_unsubscribe(self._subscription)
-                self._conn.close_sync(None)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the connection is already gone
                 pass
+            gdbus.close(self._conn, wait=True)  # the loop has ended: close now
         self._conn = None
         self._subscription = 0
 
